@@ -1,0 +1,167 @@
+"""Speed and quality measurements reported in README.md. Not a test: run it on a quiet machine.
+
+    .venv/bin/python benchmarks/benchmark.py book         # every chapter from a cold cache
+    .venv/bin/python benchmarks/benchmark.py vae          # book VAE vs pytorch/examples' VAE
+    .venv/bin/python benchmarks/benchmark.py overhead     # training.fit vs a bare loop
+
+MNIST comes from $VAE_UTILS_DATA (the Makefile's rule: ../shared/data offline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+if "VAE_UTILS_DATA" not in os.environ and (ROOT.parent / "shared/data/MNIST/raw").exists():
+    os.environ["VAE_UTILS_DATA"] = str(ROOT.parent / "shared/data")
+
+
+def bench_book() -> None:
+    """Execute every chapter in order, as the book build does, with an empty checkpoint cache."""
+    import nbformat
+    import yaml
+    from nbclient import NotebookClient
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    chapters = [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    os.environ["TQDM_DISABLE"] = "1"
+    total = 0.0
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["VAE_UTILS_CHECKPOINTS"] = cache
+        print("| chapter | seconds (cold cache) |\n|---|---:|")
+        for chapter in chapters:
+            path = ROOT / f"{chapter}.ipynb"
+            nb = nbformat.read(path, as_version=4)
+            start = time.perf_counter()
+            NotebookClient(nb, timeout=1800, kernel_name="python3",
+                           resources={"metadata": {"path": str(path.parent)}}).execute()
+            seconds = time.perf_counter() - start
+            total += seconds
+            print(f"| {path.name} | {seconds:.0f} |", flush=True)
+    print(f"| **total** | **{total:.0f}** ({total / 60:.1f} min) |")
+
+
+class ExamplesVAE(nn.Module):
+    """The architecture of pytorch/examples' vae/main.py: 784-400-(20, 20), 20-400-784."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc21, self.fc22 = nn.Linear(784, 400), nn.Linear(400, 20), nn.Linear(400, 20)
+        self.fc3, self.fc4 = nn.Linear(20, 400), nn.Linear(400, 784)
+
+    def forward(self, x):
+        h = F.relu(self.fc1(x.view(-1, 784)))
+        mu, logvar = self.fc21(h), self.fc22(h)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        return torch.sigmoid(self.fc4(F.relu(self.fc3(z)))), mu, logvar
+
+
+def examples_loss(recon, x, mu, logvar):
+    """Summed BCE + KL over the batch, as in pytorch/examples."""
+    bce = F.binary_cross_entropy(recon, x.view(-1, 784), reduction="sum")
+    return bce - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+
+
+def run_examples_baseline() -> tuple[float, float]:
+    """pytorch/examples' recipe: per-item DataLoader with ToTensor, batch 128, Adam 1e-3,
+    10 epochs, test loss after every epoch. Returns (wall seconds, final test nats per image)."""
+    from torchvision import datasets, transforms
+
+    torch.manual_seed(1)
+    root = os.environ.get("VAE_UTILS_DATA", "data")
+    train = torch.utils.data.DataLoader(datasets.MNIST(root, train=True, download=True,
+                                        transform=transforms.ToTensor()), batch_size=128, shuffle=True)
+    test = torch.utils.data.DataLoader(datasets.MNIST(root, train=False,
+                                       transform=transforms.ToTensor()), batch_size=128)
+    model = ExamplesVAE()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    start = time.perf_counter()
+    for epoch in range(10):
+        model.train()
+        for x, _ in train:
+            optimizer.zero_grad()
+            recon, mu, logvar = model(x)
+            loss = examples_loss(recon, x, mu, logvar)
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        total = 0.0
+        with torch.no_grad():
+            for x, _ in test:
+                recon, mu, logvar = model(x)
+                total += examples_loss(recon, x, mu, logvar).item()
+        test_loss = total / len(test.dataset)
+        print(f"  examples epoch {epoch + 1}: test {test_loss:.2f}", flush=True)
+    return time.perf_counter() - start, test_loss
+
+
+def run_book_vae() -> tuple[float, float]:
+    """The book's 'mnist-vae' recipe trained from scratch, test loss as defined above."""
+    from vae_utils import zoo
+
+    with tempfile.TemporaryDirectory() as cache:
+        start = time.perf_counter()
+        _, history = zoo.trained("mnist-vae", progress=False, checkpoint_dir=cache)
+        seconds = time.perf_counter() - start
+    return seconds, history["test_loss"][-1]
+
+
+def bench_vae() -> None:
+    base_s, base_loss = run_examples_baseline()
+    book_s, book_loss = run_book_vae()
+    print("| model | wall time (s) | test BCE + KL (nats per image) |\n|---|---:|---:|")
+    print(f"| pytorch/examples VAE (784-400-20, 10 epochs, DataLoader) | {base_s:.0f} | {base_loss:.1f} |")
+    print(f"| book `mnist-vae` (784-512-256-20, 10 epochs, in-memory batches) | {book_s:.0f} | {book_loss:.1f} |")
+
+
+def bench_overhead(epochs: int = 3) -> None:
+    """training.fit against the same loop without progress bar, history or checks."""
+    from vae_utils import data, losses, models, training
+
+    images = data.load_mnist(train=True).images
+
+    def bare() -> float:
+        training.seed_everything(0)
+        model = models.VAE((1, 28, 28), 20, hidden=(512, 256))
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        generator = torch.Generator().manual_seed(0)
+        start = time.perf_counter()
+        for _ in range(epochs):
+            for (x,) in data.batches(images, batch_size=128, shuffle=True, generator=generator):
+                loss = losses.vae_batch_loss(model, x).loss
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+        return time.perf_counter() - start
+
+    def with_fit() -> float:
+        training.seed_everything(0)
+        model = models.VAE((1, 28, 28), 20, hidden=(512, 256))
+        start = time.perf_counter()
+        training.fit(model, losses.vae_batch_loss, images, epochs=epochs, batch_size=128,
+                     seed=0, progress=True)
+        return time.perf_counter() - start
+
+    rounds = [(bare(), with_fit()) for _ in range(3)]  # interleaved, to share machine noise
+    bare_s = min(r[0] for r in rounds)
+    fit_s = min(r[1] for r in rounds)
+    print(f"| loop | best of 3, {epochs} MNIST epochs (s) |\n|---|---:|")
+    print(f"| bare loop | {bare_s:.1f} |\n| `training.fit` | {fit_s:.1f} |")
+    print(f"overhead: {100 * (fit_s / bare_s - 1):+.1f} %")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["book", "vae", "overhead"])
+    {"book": bench_book, "vae": bench_vae, "overhead": bench_overhead}[parser.parse_args().what]()
+    sys.exit(0)

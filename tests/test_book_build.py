@@ -1,0 +1,73 @@
+"""Build the whole book as the README does (every notebook executed, warnings are errors) and
+check the HTML a reader gets. Slow: a few minutes with warm checkpoints."""
+
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+from book_files import NOTEBOOKS, REPOSITORY_URL, ROOT
+
+
+class LinkParser(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.hrefs, self.images = [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "a" and attrs.get("href"):
+            self.hrefs.append(attrs["href"])
+        if tag == "img" and attrs.get("src"):
+            self.images.append(attrs["src"])
+
+
+@pytest.fixture(scope="module")
+def html_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("book")
+    jupyter_book = Path(sys.executable).parent / "jupyter-book"
+    result = subprocess.run(
+        [str(jupyter_book), "build", str(ROOT), "--all", "-W", "-n", "--keep-going",
+         "--path-output", str(out)],
+        capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
+    return out / "_build" / "html"
+
+
+def parse(page: Path) -> LinkParser:
+    parser = LinkParser()
+    parser.feed(page.read_text())
+    return parser
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_notebook_page_links_to_itself_in_colab(html_dir, notebook):
+    page = html_dir / "book" / f"{notebook.stem}.html"
+    owner_repo = urlparse(REPOSITORY_URL).path.strip("/")
+    expected = (f"https://colab.research.google.com/github/{owner_repo}/blob/main/"
+                f"{notebook.relative_to(ROOT).as_posix()}")
+    assert expected in parse(page).hrefs
+
+
+def test_every_image_on_every_page_exists(html_dir):
+    pages = list(html_dir.rglob("*.html"))
+    checked = 0
+    for page in pages:
+        for src in parse(page).images:
+            if src.startswith(("http:", "https:", "data:")):
+                continue
+            target = (page.parent / unquote(src.split("#")[0].split("?")[0])).resolve()
+            assert target.exists(), f"{page.name} shows a missing image {src}"
+            checked += 1
+    assert checked >= 20, f"only {checked} images found: did the notebooks' figures render?"
+
+
+def test_pages_show_no_errors_and_the_playground_explains_its_static_figures(html_dir):
+    for page in (html_dir / "book").glob("*.html"):
+        text = page.read_text()
+        assert "Traceback (most recent call last)" not in text, page.name
+    playground = (html_dir / "book" / "04_latent_playground.html").read_text()
+    assert "no kernel runs" in playground

@@ -1,0 +1,45 @@
+"""The book's configuration agrees with its notebooks (fast; no execution)."""
+
+import re
+
+import pytest
+
+from book_files import CONFIG, NOTEBOOKS, REPOSITORY_URL, ROOT, read_notebook, toc_files
+
+
+def test_repository_url_is_configured_once():
+    assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", REPOSITORY_URL)
+    assert CONFIG["repository"]["branch"] == "main"
+    assert CONFIG["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+    others = ["pyproject.toml", "requirements.txt", "_toc.yml", "Makefile", ".ci/run"]
+    for name in others:
+        assert REPOSITORY_URL not in (ROOT / name).read_text(), f"{name} repeats the repository URL"
+
+
+def test_the_book_fails_on_notebook_errors():
+    assert CONFIG["execute"]["raise_on_error"] is True
+    assert CONFIG["execute"]["execute_notebooks"] == "force"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_first_code_cell_installs_vae_utils_from_the_configured_repository_in_colab(path):
+    first = next(c for c in read_notebook(path).cells if c.cell_type == "code").source
+    assert '"google.colab" in sys.modules' in first
+    installs = re.findall(r"%pip install .*\"vae-utils @ git\+(\S+?)\"", first)
+    assert installs == [REPOSITORY_URL], f"{path.name} installs from {installs}"
+    assert re.search(r"^if IN_COLAB:\n\s+%pip", first, re.M), "install only in Colab"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebooks_are_committed_without_outputs(path):
+    for cell in read_notebook(path).cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+
+
+def test_every_chapter_is_in_the_table_of_contents_and_exists():
+    listed = toc_files()
+    for entry in listed:
+        assert any((ROOT / f"{entry}{suffix}").exists() for suffix in (".md", ".ipynb")), entry
+    for path in NOTEBOOKS:
+        assert str(path.relative_to(ROOT).with_suffix("")) in listed, f"{path.name} is not in _toc.yml"

@@ -1,0 +1,86 @@
+import gzip
+import struct
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+
+from vae_utils import data
+
+
+def write_idx(folder: Path, train: bool, images: torch.Tensor, labels: torch.Tensor) -> None:
+    """Write (N, 28, 28) uint8 images and (N,) labels as the IDX files torchvision reads."""
+    prefix = "train" if train else "t10k"
+    folder.mkdir(parents=True, exist_ok=True)
+    n = len(images)
+    (folder / f"{prefix}-images-idx3-ubyte").write_bytes(
+        struct.pack(">IIII", 0x803, n, 28, 28) + images.numpy().tobytes())
+    (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(
+        struct.pack(">II", 0x801, n) + labels.numpy().tobytes())
+
+
+def fake_dataset(root: Path, folder_name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (5, 28, 28), dtype=torch.uint8, generator=generator)
+    labels = torch.tensor([3, 1, 4, 1, 5], dtype=torch.uint8)
+    for train in (True, False):
+        write_idx(root / folder_name / "raw", train, images, labels)
+    return images, labels
+
+
+@pytest.mark.parametrize("name, folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
+def test_loads_idx_files_from_the_data_root_as_float_tensors(tmp_path, name, folder):
+    images, labels = fake_dataset(tmp_path, folder)
+    loaded = data.load_dataset(name, train=True, root=tmp_path)
+    assert loaded.images.shape == (5, 1, 28, 28) and loaded.images.dtype == torch.float32
+    assert torch.allclose(loaded.images[:, 0] * 255, images.float())
+    assert loaded.labels.tolist() == labels.tolist()
+
+
+def test_data_root_prefers_argument_then_environment_then_local_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv(data.DATA_ENV_VAR, str(tmp_path / "env"))
+    assert data.data_root(tmp_path / "arg") == tmp_path / "arg"
+    assert data.data_root() == tmp_path / "env"
+    monkeypatch.delenv(data.DATA_ENV_VAR)
+    assert data.data_root() == Path("data")
+
+
+def test_missing_data_offline_names_the_folder_and_the_fix(monkeypatch, tmp_path):
+    def offline(self):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+
+    monkeypatch.setattr(torchvision.datasets.MNIST, "download", offline)
+    with pytest.raises(FileNotFoundError) as error:
+        data.load_mnist(root=tmp_path)
+    message = str(error.value)
+    assert str(tmp_path.resolve() / "MNIST" / "raw") in message
+    assert data.DATA_ENV_VAR in message and "internet" in message
+
+
+def test_unknown_dataset_name_is_rejected():
+    with pytest.raises(ValueError, match="unknown dataset 'cifar'.*mnist"):
+        data.load_dataset("cifar")
+
+
+def test_faces_dataset_has_distinct_train_and_test_splits():
+    train = data.load_dataset("faces", train=True, n_faces=32)
+    test = data.load_dataset("faces", train=False, n_faces=32)
+    assert train.images.shape == (32, 3, 32, 32) and train.labels.shape == (32, 6)
+    assert not torch.equal(train.images, test.images)
+
+
+def test_batches_cover_every_item_once_in_aligned_order():
+    x = torch.arange(10)
+    y = torch.arange(10) * 10
+    seen = []
+    for xb, yb in data.batches(x, y, batch_size=3, shuffle=True,
+                               generator=torch.Generator().manual_seed(0)):
+        assert torch.equal(yb, xb * 10)
+        seen += xb.tolist()
+    assert sorted(seen) == list(range(10)) and seen != list(range(10))
+
+
+def test_batches_reject_tensors_of_different_length():
+    with pytest.raises(ValueError, match="differ in length"):
+        list(data.batches(torch.zeros(3), torch.zeros(4), batch_size=2))

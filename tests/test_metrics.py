@@ -1,0 +1,101 @@
+import math
+
+import pytest
+import torch
+
+from vae_utils import losses, metrics, models
+
+
+def tiny_vae() -> models.VAE:
+    torch.manual_seed(0)
+    return models.VAE((1, 2, 2), latent_dim=1, hidden=(8,)).eval()
+
+
+def exact_nll(model: models.VAE, x: torch.Tensor) -> float:
+    """-log p(x) by quadrature over the 1-D latent: p(x) = ∫ p(x|z) N(z; 0, 1) dz."""
+    z = torch.linspace(-10, 10, 20_001).unsqueeze(1)
+    dz = (z[1] - z[0]).item()
+    with torch.no_grad():
+        logits = model.decode(z)  # (G, 1, 2, 2)
+    totals = []
+    for image in x:
+        log_px_z = -losses.bernoulli_nll(logits, image.expand_as(logits))
+        log_pz = -0.5 * z[:, 0] ** 2 - 0.5 * math.log(2 * math.pi)
+        totals.append(-(torch.logsumexp(log_px_z + log_pz, 0) + math.log(dz)).item())
+    return sum(totals) / len(totals)
+
+
+def test_iwae_estimate_matches_the_exact_likelihood_of_a_tiny_model():
+    model = tiny_vae()
+    x = torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]], [[[0.2, 0.9], [0.5, 0.1]]]])
+    torch.manual_seed(1)
+    estimate = metrics.iwae_nll(model, x, k=20_000)
+    assert estimate == pytest.approx(exact_nll(model, x), abs=0.01)
+
+
+def test_iwae_bound_tightens_with_more_samples():
+    model = tiny_vae()
+    x = torch.rand(64, 1, 2, 2)
+    torch.manual_seed(2)
+    one = metrics.iwae_nll(model, x, k=1)
+    many = metrics.iwae_nll(model, x, k=500)
+    exact = exact_nll(model, x)
+    assert exact <= many + 1e-3 and many < one
+
+
+def test_iwae_rejects_k_below_one():
+    with pytest.raises(ValueError, match="k must be"):
+        metrics.iwae_nll(tiny_vae(), torch.rand(2, 1, 2, 2), k=0)
+
+
+def factors_and_noise(n: int = 5000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    factors = torch.rand(n, 3, generator=generator)
+    factors[:, 2] = (factors[:, 2] < 0.5).float()  # a binary factor, like glasses
+    noise = torch.randn(n, 3, generator=generator)
+    return factors, noise
+
+
+def test_a_latent_copy_of_each_factor_gives_a_perfect_score():
+    factors, noise = factors_and_noise()
+    latents = torch.cat([factors * 3 - 1, noise], dim=1)  # z_j = affine copy of factor j, then noise
+    mi = metrics.mutual_information_matrix(latents, factors)
+    assert torch.allclose(mi[:3].diagonal(), torch.ones(3), atol=1e-5)
+    score, gaps = metrics.mig(mi)
+    assert score > 0.9 and (gaps > 0.9).all()
+
+
+def test_independent_noise_scores_close_to_zero():
+    factors, noise = factors_and_noise()
+    mi = metrics.mutual_information_matrix(noise, factors)
+    assert mi.max() < 0.05
+    assert metrics.mig(mi)[0] < 0.03
+
+
+def test_a_factor_copied_into_two_latents_has_no_gap():
+    factors, _ = factors_and_noise()
+    latents = torch.cat([factors[:, :1], factors[:, :1] * 2, factors[:, 1:]], dim=1)
+    _, gaps = metrics.mig(metrics.mutual_information_matrix(latents, factors))
+    assert gaps[0] < 1e-6 and gaps[1] > 0.9
+
+
+def test_latent_labels_name_only_clearly_tied_dimensions_once_each():
+    mi = torch.tensor([[0.9, 0.0, 0.1],    # z1: clearly factor a
+                       [0.5, 0.0, 0.0],    # z2: also a, but z1 knows more
+                       [0.0, 0.1, 0.05],   # z3: too little about anything
+                       [0.0, 0.0, 0.6]])   # z4: clearly factor c
+    assert metrics.latent_labels(mi, ["a", "b", "c"]) == ["a", "z2", "z3", "c"]
+    with pytest.raises(ValueError, match="2 factor names for 3 factors"):
+        metrics.latent_labels(mi, ["a", "b"])
+
+
+def test_information_measures_reject_bad_inputs():
+    factors, noise = factors_and_noise(n=1000)
+    with pytest.raises(ValueError, match="same N"):
+        metrics.mutual_information_matrix(noise[:10], factors)
+    with pytest.raises(ValueError, match="at least 200 samples"):
+        metrics.mutual_information_matrix(noise[:100], factors[:100])
+    with pytest.raises(ValueError, match="constant"):
+        metrics.mutual_information_matrix(noise, torch.zeros(1000, 1))
+    with pytest.raises(ValueError, match="D >= 2"):
+        metrics.mig(torch.ones(1, 3))

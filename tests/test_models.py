@@ -1,0 +1,97 @@
+import pytest
+import torch
+
+from vae_utils import models
+
+SHAPES = [(1, 28, 28), (3, 32, 32)]
+
+
+@pytest.mark.parametrize("arch, hidden", [("mlp", (64, 32)), ("conv", (8, 16))])
+@pytest.mark.parametrize("image_shape", SHAPES)
+def test_autoencoder_and_vae_shapes(arch, hidden, image_shape):
+    x = torch.rand(5, *image_shape)
+    ae = models.Autoencoder(image_shape, latent_dim=3, arch=arch, hidden=hidden)
+    assert ae.encode(x).shape == (5, 3)
+    assert ae(x).shape == (5, *image_shape)
+    vae = models.VAE(image_shape, latent_dim=4, arch=arch, hidden=hidden)
+    out = vae(x)
+    assert out.logits.shape == (5, *image_shape)
+    assert out.mu.shape == out.logvar.shape == out.z.shape == (5, 4)
+    samples = vae.sample(6)
+    assert samples.shape == (6, *image_shape) and samples.min() >= 0 and samples.max() <= 1
+
+
+def test_build_model_rebuilds_the_same_architecture_from_its_config():
+    vae = models.VAE((1, 28, 28), latent_dim=5, hidden=(32, 16))
+    rebuilt = models.build_model(**vae.config)
+    rebuilt.load_state_dict(vae.state_dict())  # raises if any shape differs
+    assert rebuilt.config == vae.config
+
+
+def test_wrong_image_shape_range_and_type_are_rejected():
+    vae = models.VAE((1, 28, 28), latent_dim=2, hidden=(16, 8))
+    with pytest.raises(ValueError, match=r"shape \(B, 1, 28, 28\), got \(4, 784\)"):
+        vae.encode(torch.rand(4, 784))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        vae.encode(torch.rand(4, 1, 28, 28) * 255)
+    with pytest.raises(TypeError, match="uint8"):
+        vae.encode(torch.zeros(4, 1, 28, 28, dtype=torch.uint8))
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        vae.encode([[0.0]])
+
+
+def test_latent_of_the_wrong_size_is_rejected():
+    ae = models.Autoencoder((1, 28, 28), latent_dim=2, hidden=(16, 8))
+    with pytest.raises(ValueError, match=r"\(B, 2\), got \(3, 5\)"):
+        ae.decode(torch.zeros(3, 5))
+
+
+def test_bad_configurations_are_rejected():
+    with pytest.raises(ValueError, match="arch"):
+        models.VAE((1, 28, 28), 2, arch="transformer")
+    with pytest.raises(ValueError, match="divisible by 4"):
+        models.VAE((1, 30, 30), 2, arch="conv", hidden=(8, 16))
+    with pytest.raises(ValueError, match="latent_dim"):
+        models.Autoencoder((1, 28, 28), 0)
+    with pytest.raises(ValueError, match="kind"):
+        models.build_model(kind="gan", image_shape=(1, 28, 28), latent_dim=2)
+
+
+def test_reparameterize_lets_gradients_reach_mu_and_logvar():
+    mu = torch.zeros(4, 3, requires_grad=True)
+    logvar = torch.zeros(4, 3, requires_grad=True)
+    z = models.reparameterize(mu, logvar)
+    (z ** 2).sum().backward()
+    assert mu.grad is not None and mu.grad.abs().sum() > 0
+    assert logvar.grad is not None and logvar.grad.abs().sum() > 0
+
+
+def test_reparameterize_samples_have_the_requested_mean_and_spread():
+    torch.manual_seed(0)
+    mu = torch.tensor([[2.0, -1.0]]).expand(200_000, 2)
+    logvar = torch.log(torch.tensor([[0.25, 4.0]])).expand(200_000, 2)
+    z = models.reparameterize(mu, logvar)
+    assert torch.allclose(z.mean(0), torch.tensor([2.0, -1.0]), atol=0.02)
+    assert torch.allclose(z.std(0), torch.tensor([0.5, 2.0]), atol=0.02)
+
+
+def test_count_parameters_counts_weights_and_biases():
+    ae = models.Autoencoder((1, 2, 2), latent_dim=1, hidden=(3,))
+    # encoder 4->3->1, decoder 1->3->4
+    assert models.count_parameters(ae) == (4 * 3 + 3) + (3 * 1 + 1) + (1 * 3 + 3) + (3 * 4 + 4)
+
+
+def test_conditional_vae_uses_the_label_and_rejects_bad_labels():
+    torch.manual_seed(0)
+    cvae = models.ConditionalVAE((1, 28, 28), latent_dim=3, n_classes=10, hidden=(32, 16))
+    x, y = torch.rand(4, 1, 28, 28), torch.tensor([0, 1, 2, 3])
+    out = cvae(x, y)
+    assert out.logits.shape == (4, 1, 28, 28) and out.mu.shape == (4, 3)
+    z = torch.zeros(2, 3)
+    assert not torch.equal(cvae.decode(z, torch.tensor([0, 0])), cvae.decode(z, torch.tensor([0, 7])))
+    with pytest.raises(ValueError, match=r"\[0, 9\]"):
+        cvae.decode(z, torch.tensor([0, 10]))
+    with pytest.raises(ValueError, match="integer labels"):
+        cvae.decode(z, torch.tensor([0.0, 1.0]))
+    rebuilt = models.build_model(**cvae.config)
+    rebuilt.load_state_dict(cvae.state_dict())

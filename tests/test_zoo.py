@@ -1,0 +1,46 @@
+import pytest
+import torch
+
+from vae_utils import zoo
+
+
+def test_every_recipe_builds_its_model():
+    from vae_utils import models
+
+    for name, recipe in zoo.RECIPES.items():
+        model = models.build_model(**dict(recipe["model"]))
+        assert model.latent_dim == recipe["model"]["latent_dim"], name
+
+
+def test_unknown_model_name_is_rejected():
+    with pytest.raises(ValueError, match="unknown model 'mnist-gan'"):
+        zoo.trained("mnist-gan")
+
+
+def test_trained_trains_once_then_loads(monkeypatch, tmp_path, capsys):
+    recipe = dict(model=dict(kind="vae", image_shape=[3, 32, 32], latent_dim=2, arch="mlp",
+                             hidden=[16]),
+                  data="faces", n_faces=64, epochs=1, batch_size=32, lr=1e-3, beta=1.0, seed=0)
+    monkeypatch.setitem(zoo.RECIPES, "tiny-faces-vae", recipe)
+    first = zoo.trained("tiny-faces-vae", progress=False, checkpoint_dir=tmp_path)
+    assert "Trained tiny-faces-vae" in capsys.readouterr().out
+    second = zoo.trained("tiny-faces-vae", progress=False, checkpoint_dir=tmp_path)
+    assert "Loaded tiny-faces-vae" in capsys.readouterr().out
+    assert first.history == second.history
+    for a, b in zip(first.model.parameters(), second.model.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_a_change_to_the_face_renderer_invalidates_face_checkpoints(monkeypatch, tmp_path, capsys):
+    import numpy as np
+
+    from vae_utils import faces
+
+    recipe = dict(model=dict(kind="autoencoder", image_shape=[3, 32, 32], latent_dim=2,
+                             arch="mlp", hidden=[8]),
+                  data="faces", n_faces=32, epochs=1, batch_size=32, lr=1e-3, seed=0)
+    monkeypatch.setitem(zoo.RECIPES, "tiny-faces-ae", recipe)
+    zoo.trained("tiny-faces-ae", progress=False, checkpoint_dir=tmp_path)
+    monkeypatch.setattr(faces, "_MOUTH", np.array([0.0, 0.0, 1.0]))  # blue mouths
+    zoo.trained("tiny-faces-ae", progress=False, checkpoint_dir=tmp_path)
+    assert capsys.readouterr().out.count("Trained tiny-faces-ae") == 2

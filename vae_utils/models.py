@@ -1,0 +1,255 @@
+"""Autoencoders and VAEs: MLP and small convolutional versions, for (C, H, W) images in [0, 1].
+
+Decoders return **logits**; ``torch.sigmoid(logits)`` is the image. Losses take the logits
+(``binary_cross_entropy_with_logits`` is exact where ``log(sigmoid)`` would underflow).
+
+Each model keeps a plain-dict ``config`` that rebuilds it (``build_model(**config)``); the
+checkpoint cache keys saved weights by it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple, Sequence
+
+import torch
+from torch import nn
+
+ARCHS = ("mlp", "conv")
+
+
+def check_images(x: torch.Tensor, image_shape: tuple[int, ...]) -> None:
+    """Raise a clear error unless ``x`` is a (B, *image_shape) float tensor with values in [0, 1]."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"expected a torch.Tensor of images, got {type(x).__name__}")
+    if x.ndim != 1 + len(image_shape) or tuple(x.shape[1:]) != tuple(image_shape):
+        raise ValueError(f"expected images of shape (B, {', '.join(map(str, image_shape))}), "
+                         f"got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"expected float images in [0, 1], got dtype {x.dtype} "
+                        "(divide uint8 pixels by 255)")
+    if x.numel() and (x.min() < 0 or x.max() > 1):
+        raise ValueError(f"expected pixel values in [0, 1], got range "
+                         f"[{x.min().item():.3g}, {x.max().item():.3g}]")
+
+
+def check_latent(z: torch.Tensor, latent_dim: int) -> None:
+    """Raise a clear error unless ``z`` is a (B, latent_dim) float tensor."""
+    if not isinstance(z, torch.Tensor):
+        raise TypeError(f"expected a torch.Tensor of latent codes, got {type(z).__name__}")
+    if z.ndim != 2 or z.shape[1] != latent_dim:
+        raise ValueError(f"expected latent codes of shape (B, {latent_dim}), got {tuple(z.shape)}")
+
+
+def _conv_ok(image_shape: tuple[int, int, int]) -> None:
+    _, h, w = image_shape
+    if h != w or h % 4:
+        raise ValueError(f"the conv architecture needs square images with a side divisible by 4, "
+                         f"got {image_shape}; use arch='mlp'")
+
+
+def mlp_layers(widths: Sequence[int]) -> list[nn.Module]:
+    """Linear layers between consecutive widths, with a ReLU after all but the last."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(widths) - 2:
+            layers.append(nn.ReLU())
+    return layers
+
+
+def make_encoder(image_shape: tuple[int, int, int], out_dim: int, arch: str = "mlp",
+                 hidden: tuple[int, ...] = (512, 256)) -> nn.Module:
+    """(B, C, H, W) -> (B, out_dim). ``hidden``: MLP widths, or conv channels (two stride-2 convs)."""
+    c, h, w = image_shape
+    if arch == "mlp":
+        return nn.Sequential(nn.Flatten(), *mlp_layers([c * h * w, *hidden, out_dim]))
+    _conv_ok(image_shape)
+    c1, c2 = hidden[:2]
+    return nn.Sequential(
+        nn.Conv2d(c, c1, 4, stride=2, padding=1), nn.ReLU(),   # (B, c1, H/2, W/2)
+        nn.Conv2d(c1, c2, 4, stride=2, padding=1), nn.ReLU(),  # (B, c2, H/4, W/4)
+        nn.Flatten(), nn.Linear(c2 * (h // 4) * (w // 4), out_dim),
+    )
+
+
+def make_decoder(image_shape: tuple[int, int, int], latent_dim: int, arch: str = "mlp",
+                 hidden: tuple[int, ...] = (512, 256)) -> nn.Module:
+    """(B, latent_dim) -> (B, C, H, W) logits; mirrors :func:`make_encoder`."""
+    c, h, w = image_shape
+    if arch == "mlp":
+        return nn.Sequential(*mlp_layers([latent_dim, *reversed(hidden), c * h * w]),
+                             nn.Unflatten(1, image_shape))
+    _conv_ok(image_shape)
+    c1, c2 = hidden[:2]
+    return nn.Sequential(
+        nn.Linear(latent_dim, c2 * (h // 4) * (w // 4)), nn.ReLU(),
+        nn.Unflatten(1, (c2, h // 4, w // 4)),
+        nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1), nn.ReLU(),  # (B, c1, H/2, W/2)
+        nn.ConvTranspose2d(c1, c, 4, stride=2, padding=1),              # (B, C, H, W) logits
+    )
+
+
+def _check_config(image_shape, latent_dim, arch, hidden) -> tuple[int, int, int]:
+    if arch not in ARCHS:
+        raise ValueError(f"unknown arch {arch!r}; expected one of {ARCHS}")
+    if len(image_shape) != 3 or any(int(s) < 1 for s in image_shape):
+        raise ValueError(f"image_shape must be (C, H, W), got {image_shape}")
+    if not isinstance(latent_dim, int) or latent_dim < 1:
+        raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}")
+    if arch == "conv" and len(hidden) < 2:
+        raise ValueError(f"the conv architecture needs two channel counts in hidden, got {hidden}")
+    return tuple(int(s) for s in image_shape)  # type: ignore[return-value]
+
+
+class Autoencoder(nn.Module):
+    """Deterministic autoencoder: x -> z = encode(x) -> logits = decode(z)."""
+
+    def __init__(self, image_shape: tuple[int, int, int], latent_dim: int, arch: str = "mlp",
+                 hidden: tuple[int, ...] = (512, 256)):
+        super().__init__()
+        image_shape = _check_config(image_shape, latent_dim, arch, hidden)
+        self.config = dict(kind="autoencoder", image_shape=list(image_shape),
+                           latent_dim=latent_dim, arch=arch, hidden=list(hidden))
+        self.image_shape, self.latent_dim = image_shape, latent_dim
+        self.encoder = make_encoder(image_shape, latent_dim, arch, tuple(hidden))
+        self.decoder = make_decoder(image_shape, latent_dim, arch, tuple(hidden))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, C, H, W) in [0, 1] -> z: (B, latent_dim)."""
+        check_images(x, self.image_shape)
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z: (B, latent_dim) -> logits (B, C, H, W)."""
+        check_latent(z, self.latent_dim)
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, C, H, W) in [0, 1] -> reconstruction logits (B, C, H, W)."""
+        return self.decode(self.encode(x))
+
+
+class VAEOutput(NamedTuple):
+    """logits: (B, C, H, W); mu, logvar, z: (B, latent_dim)."""
+
+    logits: torch.Tensor
+    mu: torch.Tensor
+    logvar: torch.Tensor
+    z: torch.Tensor
+
+
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """z = mu + sigma * eps with eps ~ N(0, I): a sample of N(mu, sigma^2) that gradients flow
+    through (Kingma & Welling 2013, sec. 2.4; written out in the VAE chapter).
+
+    mu, logvar: (B, D) -> z: (B, D).
+    """
+    return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+
+
+class VAE(nn.Module):
+    """Variational autoencoder with a diagonal Gaussian encoder q(z|x) = N(mu, diag(exp(logvar)))
+    and a Bernoulli decoder p(x|z) with logits ``decode(z)``; prior p(z) = N(0, I)."""
+
+    def __init__(self, image_shape: tuple[int, int, int], latent_dim: int, arch: str = "mlp",
+                 hidden: tuple[int, ...] = (512, 256)):
+        super().__init__()
+        image_shape = _check_config(image_shape, latent_dim, arch, hidden)
+        self.config = dict(kind="vae", image_shape=list(image_shape), latent_dim=latent_dim,
+                           arch=arch, hidden=list(hidden))
+        self.image_shape, self.latent_dim = image_shape, latent_dim
+        self.encoder = make_encoder(image_shape, 2 * latent_dim, arch, tuple(hidden))
+        self.decoder = make_decoder(image_shape, latent_dim, arch, tuple(hidden))
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (B, C, H, W) in [0, 1] -> (mu, logvar), each (B, latent_dim)."""
+        check_images(x, self.image_shape)
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        return mu, logvar
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z: (B, latent_dim) -> logits (B, C, H, W)."""
+        check_latent(z, self.latent_dim)
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> VAEOutput:
+        """x: (B, C, H, W) in [0, 1] -> VAEOutput with one sample z ~ q(z|x) per image."""
+        mu, logvar = self.encode(x)
+        z = reparameterize(mu, logvar)
+        return VAEOutput(self.decode(z), mu, logvar, z)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n images decoded from the prior: (n, C, H, W) in [0, 1]."""
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.latent_dim, generator=generator).to(device)
+        return torch.sigmoid(self.decode(z))
+
+
+class ConditionalVAE(nn.Module):
+    """VAE whose encoder and decoder both see a class label y (Sohn et al. 2015): q(z|x, y),
+    p(x|z, y). Decoding one z with different labels draws the same "style" as different classes.
+    MLP only; introduced in the latent attributes chapter."""
+
+    def __init__(self, image_shape: tuple[int, int, int], latent_dim: int, n_classes: int,
+                 arch: str = "mlp", hidden: tuple[int, ...] = (512, 256)):
+        super().__init__()
+        image_shape = _check_config(image_shape, latent_dim, arch, hidden)
+        if arch != "mlp":
+            raise ValueError("ConditionalVAE supports arch='mlp' only")
+        if not isinstance(n_classes, int) or n_classes < 2:
+            raise ValueError(f"n_classes must be an int >= 2, got {n_classes!r}")
+        self.config = dict(kind="cvae", image_shape=list(image_shape), latent_dim=latent_dim,
+                           n_classes=n_classes, arch=arch, hidden=list(hidden))
+        self.image_shape, self.latent_dim, self.n_classes = image_shape, latent_dim, n_classes
+        pixels = image_numel(image_shape)
+        self.encoder = nn.Sequential(*mlp_layers([pixels + n_classes, *hidden, 2 * latent_dim]))
+        self.decoder = nn.Sequential(*mlp_layers([latent_dim + n_classes, *reversed(hidden), pixels]),
+                                     nn.Unflatten(1, image_shape))
+
+    def _one_hot(self, y: torch.Tensor, batch: int) -> torch.Tensor:
+        if y.dtype != torch.long or y.shape != (batch,):
+            raise ValueError(f"expected integer labels of shape ({batch},), got {tuple(y.shape)} {y.dtype}")
+        if y.min() < 0 or y.max() >= self.n_classes:
+            raise ValueError(f"labels must lie in [0, {self.n_classes - 1}]")
+        return nn.functional.one_hot(y, self.n_classes).float()
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (B, C, H, W) in [0, 1], y: (B,) int64 -> (mu, logvar), each (B, latent_dim)."""
+        check_images(x, self.image_shape)
+        h = torch.cat([x.flatten(1), self._one_hot(y, len(x))], dim=1)
+        mu, logvar = self.encoder(h).chunk(2, dim=1)
+        return mu, logvar
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """z: (B, latent_dim), y: (B,) int64 -> logits (B, C, H, W)."""
+        check_latent(z, self.latent_dim)
+        return self.decoder(torch.cat([z, self._one_hot(y, len(z))], dim=1))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> VAEOutput:
+        mu, logvar = self.encode(x, y)
+        z = reparameterize(mu, logvar)
+        return VAEOutput(self.decode(z, y), mu, logvar, z)
+
+
+MODEL_KINDS = {"autoencoder": Autoencoder, "vae": VAE, "cvae": ConditionalVAE}
+
+
+def build_model(kind: str, **config) -> nn.Module:
+    """Rebuild a model from its ``config`` dict (as stored in a checkpoint)."""
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"unknown model kind {kind!r}; expected one of {tuple(MODEL_KINDS)}")
+    config["image_shape"] = tuple(config["image_shape"])
+    config["hidden"] = tuple(config["hidden"])
+    return MODEL_KINDS[kind](**config)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def image_numel(image_shape: tuple[int, ...]) -> int:
+    """Numbers in one image, e.g. 784 for (1, 28, 28)."""
+    return math.prod(image_shape)

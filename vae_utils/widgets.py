@@ -1,0 +1,104 @@
+"""Latent sliders: one slider per latent dimension, decoded live (the playground chapter).
+
+Uses only ipywidgets APIs present in both 7 (Colab) and 8 (JupyterLab): FloatSlider, Button,
+Image, HBox/VBox and ``observe``. On a static web page no kernel runs, so the decoder cannot
+answer there; the chapter shows a precomputed traversal instead.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Callable, Sequence
+
+import ipywidgets as widgets
+import numpy as np
+import torch
+from PIL import Image
+
+from .viz import Decode
+
+
+def image_png(image: torch.Tensor, scale: int = 4) -> bytes:
+    """image: (C, H, W) in [0, 1], C = 1 or 3 -> PNG bytes, enlarged ``scale`` times (nearest)."""
+    if image.ndim != 3 or image.shape[0] not in (1, 3):
+        raise ValueError(f"expected one image of shape (1 or 3, H, W), got {tuple(image.shape)}")
+    array = (image.detach().cpu().clamp(0, 1).numpy() * 255).round().astype(np.uint8)
+    array = array.repeat(scale, axis=1).repeat(scale, axis=2)
+    mode = "L" if array.shape[0] == 1 else "RGB"
+    pil = Image.fromarray(array[0] if mode == "L" else array.transpose(1, 2, 0), mode=mode)
+    buffer = io.BytesIO()
+    pil.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class LatentSliders:
+    """Sliders for a latent code z (D,), an image of decode(z), and prior-sample/reset buttons.
+
+    decode: z (B, D) -> images (B, C, H, W) in [0, 1]; names: one label per dimension.
+    ``display(sliders.widget)`` shows it in Jupyter, JupyterLab or Colab.
+    """
+
+    def __init__(self, decode: Decode, latent_dim: int, names: Sequence[str] | None = None,
+                 value_range: tuple[float, float] = (-3.0, 3.0), scale: int = 6, seed: int = 0):
+        if not isinstance(latent_dim, int) or latent_dim < 1:
+            raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}")
+        names = list(names) if names is not None else [f"z{i + 1}" for i in range(latent_dim)]
+        if len(names) != latent_dim:
+            raise ValueError(f"got {len(names)} slider names for a latent size of {latent_dim}")
+        self.decode, self.latent_dim, self.scale = decode, latent_dim, scale
+        self.value_range = value_range
+        self._generator = torch.Generator().manual_seed(seed)
+        self._updating = False
+        lo, hi = value_range
+        self.sliders = [widgets.FloatSlider(value=0.0, min=lo, max=hi, step=0.05, description=n,
+                                            continuous_update=True) for n in names]
+        self.image = widgets.Image(format="png")
+        sample_button = widgets.Button(description="Sample from prior")
+        reset_button = widgets.Button(description="Reset to 0")
+        sample_button.on_click(lambda _: self.sample_prior())
+        reset_button.on_click(lambda _: self.reset())
+        for slider in self.sliders:
+            slider.observe(lambda _: self.redraw(), names="value")
+        self.widget = widgets.HBox([
+            widgets.VBox(self.sliders + [widgets.HBox([sample_button, reset_button])]),
+            self.image,
+        ])
+        self.redraw()
+
+    def latent(self) -> torch.Tensor:
+        """The sliders' current code, (1, D)."""
+        return torch.tensor([[s.value for s in self.sliders]], dtype=torch.float32)
+
+    def set_latent(self, z: torch.Tensor) -> None:
+        """Move the sliders to z, (D,) or (1, D), clipped to the sliders' range; redraw once."""
+        z = torch.as_tensor(z, dtype=torch.float32).flatten()
+        if z.numel() != self.latent_dim:
+            raise ValueError(f"expected a latent code with {self.latent_dim} values, got {z.numel()}")
+        self._updating = True
+        try:
+            for slider, value in zip(self.sliders, z.clamp(*self.value_range).tolist()):
+                slider.value = value
+        finally:
+            self._updating = False
+        self.redraw()
+
+    def sample_prior(self) -> None:
+        """Draw z ~ N(0, I) and show its decode."""
+        self.set_latent(torch.randn(self.latent_dim, generator=self._generator))
+
+    def reset(self) -> None:
+        """All sliders back to 0, the prior's mean."""
+        self.set_latent(torch.zeros(self.latent_dim))
+
+    def redraw(self) -> None:
+        if self._updating:
+            return
+        self.image.value = image_png(self.decode(self.latent())[0], self.scale)
+
+
+def latent_sliders(model: torch.nn.Module, names: Sequence[str] | None = None,
+                   **kwargs) -> LatentSliders:
+    """Sliders for a trained model with ``decode`` (logits) and ``latent_dim``."""
+    from .viz import decoder_images
+
+    return LatentSliders(decoder_images(model), model.latent_dim, names=names, **kwargs)

@@ -1,0 +1,104 @@
+"""The book's trained models: each recipe is written here once, and every chapter that needs
+the model calls :func:`trained`, which loads the cached checkpoint or trains it.
+
+A chapter that introduces a model shows its recipe (``zoo.RECIPES[name]``); a Colab user who
+opens any chapter alone trains what it needs with exactly the same settings.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from functools import partial
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from . import checkpoints, data, faces, losses, models, training
+
+RECIPES: dict[str, dict[str, Any]] = {
+    # Chapter "Autoencoders": a 2-D code, so the latent space can be drawn.
+    "mnist-ae-2d": dict(model=dict(kind="autoencoder", image_shape=[1, 28, 28], latent_dim=2,
+                                   arch="mlp", hidden=[512, 256]),
+                        data="mnist", epochs=10, batch_size=128, lr=1e-3, seed=0),
+    "faces-ae": dict(model=dict(kind="autoencoder", image_shape=[3, 32, 32], latent_dim=6,
+                                arch="mlp", hidden=[512, 256]),
+                     data="faces", n_faces=10_000, epochs=10, batch_size=128, lr=1e-3, seed=0),
+    # Chapter "Variational autoencoders": the book's main MNIST model ...
+    "mnist-vae": dict(model=dict(kind="vae", image_shape=[1, 28, 28], latent_dim=20,
+                                 arch="mlp", hidden=[512, 256]),
+                      data="mnist", epochs=10, batch_size=128, lr=1e-3, beta=1.0, seed=0),
+    # ... and a 2-D one to draw beside the 2-D autoencoder.
+    "mnist-vae-2d": dict(model=dict(kind="vae", image_shape=[1, 28, 28], latent_dim=2,
+                                    arch="mlp", hidden=[512, 256]),
+                         data="mnist", epochs=10, batch_size=128, lr=1e-3, beta=1.0, seed=0),
+    # Chapter "Latent playground": a VAE of the procedural faces.
+    "faces-vae": dict(model=dict(kind="vae", image_shape=[3, 32, 32], latent_dim=8,
+                                 arch="mlp", hidden=[512, 256]),
+                      data="faces", n_faces=10_000, epochs=15, batch_size=128, lr=1e-3,
+                      beta=1.0, seed=0),
+    # Chapter "Latent attributes": a conditional VAE of MNIST digits.
+    "mnist-cvae": dict(model=dict(kind="cvae", image_shape=[1, 28, 28], latent_dim=8,
+                                  n_classes=10, arch="mlp", hidden=[512, 256]),
+                       data="mnist", epochs=10, batch_size=128, lr=1e-3, beta=1.0, seed=0),
+}
+# Chapter "Latent attributes": beta-VAEs of the faces, identical to "faces-vae" but for beta.
+BETAS = (0.5, 1.0, 4.0)
+for _beta in BETAS:
+    if _beta != 1.0:
+        RECIPES[f"faces-vae-beta{_beta:g}"] = dict(RECIPES["faces-vae"], beta=_beta)
+
+
+def faces_vae_name(beta: float) -> str:
+    """The zoo name of the faces VAE trained with this beta."""
+    return "faces-vae" if beta == 1.0 else f"faces-vae-beta{beta:g}"
+
+
+class Trained(NamedTuple):
+    """A trained model (in eval mode, on ``device``) and its training history."""
+
+    model: nn.Module
+    history: dict[str, list[float]]
+
+
+def recipe_data(recipe: dict[str, Any], train: bool) -> tuple[torch.Tensor, ...]:
+    """What a recipe trains (train=True) or is tested on: (images,) with images (N, C, H, W) in
+    [0, 1], or (images, labels) for a conditional model."""
+    extra = {"n_faces": recipe["n_faces"]} if recipe["data"] == "faces" else {}
+    loaded = data.load_dataset(recipe["data"], train=train, **extra)
+    return tuple(loaded) if recipe["model"]["kind"] == "cvae" else (loaded.images,)
+
+
+def data_fingerprint(recipe: dict[str, Any]) -> str | None:
+    """A hash of the first procedural training faces, so that a change to the face renderer
+    invalidates checkpoints trained on the old faces (MNIST's files never change)."""
+    if recipe["data"] != "faces":
+        return None
+    images, _ = faces.make_faces(64, seed=0)
+    return hashlib.sha256(images.numpy().tobytes()).hexdigest()[:16]
+
+
+def trained(name: str, device: torch.device | str = "cpu", progress: bool = True,
+            checkpoint_dir: str | None = None) -> Trained:
+    """Load the model ``name`` from the checkpoint cache, or train it from its recipe."""
+    if name not in RECIPES:
+        raise ValueError(f"unknown model {name!r}; the book's models are {tuple(RECIPES)}")
+    recipe = copy.deepcopy(RECIPES[name])
+    training.seed_everything(recipe["seed"])
+    model = models.build_model(**copy.deepcopy(recipe["model"]))
+    batch_loss = {
+        "vae": partial(losses.vae_batch_loss, beta=recipe.get("beta", 1.0)),
+        "cvae": partial(losses.cvae_batch_loss, beta=recipe.get("beta", 1.0)),
+        "autoencoder": losses.autoencoder_batch_loss,
+    }[recipe["model"]["kind"]]
+
+    def train() -> dict[str, list[float]]:
+        return training.fit(model, batch_loss, recipe_data(recipe, True),
+                            test_data=recipe_data(recipe, False), epochs=recipe["epochs"],
+                            batch_size=recipe["batch_size"], lr=recipe["lr"], device=device,
+                            seed=recipe["seed"], progress=progress, desc=name)
+
+    key = dict(recipe, data_fingerprint=data_fingerprint(recipe))
+    history = checkpoints.train_or_load(name, model, key, train, directory=checkpoint_dir)
+    return Trained(model.to(device).eval(), history)
