@@ -99,3 +99,75 @@ def test_information_measures_reject_bad_inputs():
         metrics.mutual_information_matrix(noise, torch.zeros(1000, 1))
     with pytest.raises(ValueError, match="D >= 2"):
         metrics.mig(torch.ones(1, 3))
+
+
+class IdentityFeatures(torch.nn.Module):
+    """Features = the inputs themselves, (B, F) -> (B, F)."""
+
+    def __init__(self, num_features: int):
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, x):
+        return x
+
+
+def test_frechet_distance_of_a_shifted_gaussian_matches_the_closed_form():
+    generator = torch.Generator().manual_seed(0)
+    real = torch.randn(20_000, 4, generator=generator, dtype=torch.float64)
+    shift = torch.tensor([1.0, -2.0, 0.5, 0.0], dtype=torch.float64)
+    fake = torch.randn(20_000, 4, generator=generator, dtype=torch.float64) * 2 + shift
+    # N(0, I) vs N(m, 4I): |m|^2 + tr(I + 4I - 2 (4I)^(1/2)) = |m|^2 + 4 (1 + 4 - 4)
+    expected = float(shift.pow(2).sum()) + 4 * (1 + 4 - 2 * 2)
+    measured = metrics.frechet_distance(IdentityFeatures(4), real, fake)
+    assert measured == pytest.approx(expected, rel=0.03)
+
+
+def test_frechet_distance_of_a_set_with_itself_is_zero():
+    x = torch.randn(500, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    assert abs(metrics.frechet_distance(IdentityFeatures(3), x, x)) < 1e-6
+
+
+def test_frechet_distance_rejects_too_few_samples_and_wrong_feature_sizes():
+    with pytest.raises(ValueError, match="needs more than 8"):
+        metrics.frechet_distance(IdentityFeatures(8), torch.randn(100, 8), torch.randn(5, 8))
+    with pytest.raises(ValueError, match=r"expected \(B, 3\)"):
+        metrics.frechet_distance(IdentityFeatures(3), torch.randn(50, 4), torch.randn(50, 4))
+    with pytest.raises(TypeError, match="num_features"):
+        metrics.frechet_distance(torch.nn.Identity(), torch.randn(50, 4), torch.randn(50, 4))
+
+
+def test_precision_and_recall_on_identical_disjoint_and_collapsed_sets():
+    generator = torch.Generator().manual_seed(0)
+    real = torch.randn(1000, 5, generator=generator)
+    assert metrics.precision_recall(real, real.clone()) == (1.0, 1.0)
+    far = real + 100.0
+    assert metrics.precision_recall(real, far) == (0.0, 0.0)
+    collapsed = real[:20].repeat(50, 1) + 1e-4 * torch.randn(1000, 5, generator=generator)
+    precision, recall = metrics.precision_recall(real, collapsed)
+    assert precision == 1.0 and recall < 0.1  # realistic but covers little of the data
+    with pytest.raises(ValueError, match=r"\(N, F\) and \(M, F\)"):
+        metrics.precision_recall(real, torch.randn(10, 4))
+
+
+def test_class_coverage_distance_to_uniform():
+    assert metrics.distance_to_uniform(torch.full((10,), 0.1)) == pytest.approx(0.0, abs=1e-6)
+    one_class = torch.zeros(10)
+    one_class[3] = 1.0
+    assert metrics.distance_to_uniform(one_class) == pytest.approx(0.9)
+    with pytest.raises(ValueError, match="sums to 1"):
+        metrics.distance_to_uniform(torch.ones(10))
+
+
+def test_class_histogram_counts_the_classifiers_predictions():
+    class Threshold(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):  # class 1 if the mean pixel is above 0.5
+            m = x.flatten(1).mean(1, keepdim=True)
+            return torch.cat([0.5 - m, m - 0.5], dim=1)
+
+    images = torch.cat([torch.zeros(30, 1, 2, 2), torch.ones(10, 1, 2, 2)])
+    assert metrics.class_histogram(Threshold(), images, n_classes=2).tolist() == [0.75, 0.25]

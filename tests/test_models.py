@@ -54,7 +54,7 @@ def test_bad_configurations_are_rejected():
     with pytest.raises(ValueError, match="latent_dim"):
         models.Autoencoder((1, 28, 28), 0)
     with pytest.raises(ValueError, match="kind"):
-        models.build_model(kind="gan", image_shape=(1, 28, 28), latent_dim=2)
+        models.build_model(kind="diffusion", image_shape=(1, 28, 28), latent_dim=2)
 
 
 def test_reparameterize_lets_gradients_reach_mu_and_logvar():
@@ -95,3 +95,35 @@ def test_conditional_vae_uses_the_label_and_rejects_bad_labels():
         cvae.decode(z, torch.tensor([0.0, 1.0]))
     rebuilt = models.build_model(**cvae.config)
     rebuilt.load_state_dict(cvae.state_dict())
+
+
+def test_gan_generator_and_discriminator_shapes():
+    gan = models.GAN((1, 28, 28), latent_dim=5, hidden=(16, 32))
+    z = torch.randn(7, 5)
+    assert gan.decode(z).shape == (7, 1, 28, 28)
+    assert gan.discriminate(torch.rand(7, 1, 28, 28)).shape == (7,)
+    samples = gan.sample(3)
+    assert samples.shape == (3, 1, 28, 28) and samples.min() >= 0 and samples.max() <= 1
+    with pytest.raises(ValueError, match=r"\(B, 5\)"):
+        gan.decode(torch.randn(2, 4))
+    assert models.build_model(**gan.config).config == gan.config
+
+
+def test_classifier_features_and_logits():
+    classifier = models.Classifier()
+    x = torch.rand(4, 1, 28, 28)
+    assert classifier.features(x).shape == (4, classifier.num_features)
+    assert classifier(x).shape == (4, 10)
+    with pytest.raises(ValueError, match="shape"):
+        classifier(torch.rand(4, 3, 32, 32))
+
+
+def test_an_unstabilised_gan_drops_batchnorm_and_input_centring():
+    stable = models.GAN((1, 28, 28), latent_dim=4, hidden=(16, 32))
+    bare = models.GAN((1, 28, 28), latent_dim=4, hidden=(16, 32), stabilised=False)
+    has_bn = lambda m: any(isinstance(x, torch.nn.BatchNorm1d) for x in m.generator)  # noqa: E731
+    assert has_bn(stable) and not has_bn(bare)
+    x = torch.rand(3, 1, 28, 28)
+    stable.eval(), bare.eval()  # no dropout
+    assert torch.allclose(stable.discriminate(x), stable.discriminator(2 * x - 1))
+    assert torch.allclose(bare.discriminate(x), bare.discriminator(x))

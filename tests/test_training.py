@@ -84,3 +84,40 @@ def test_pick_device_returns_an_available_device():
 def test_bad_epochs_are_rejected(small_faces):
     with pytest.raises(ValueError, match="epochs"):
         training.fit(small_vae(), losses.vae_batch_loss, small_faces, epochs=0, progress=False)
+
+
+def test_a_gan_step_changes_both_networks_and_reports_probabilities():
+    torch.manual_seed(0)
+    gan = models.GAN((1, 28, 28), latent_dim=4, hidden=(16, 32))
+    g_before = [p.clone() for p in gan.generator.parameters()]
+    d_before = [p.clone() for p in gan.discriminator.parameters()]
+    d_opt = torch.optim.Adam(gan.discriminator.parameters(), lr=1e-3)
+    g_opt = torch.optim.Adam(gan.generator.parameters(), lr=1e-3)
+    terms = training.gan_step(gan, d_opt, g_opt, torch.rand(8, 1, 28, 28), torch.randn(8, 4))
+    assert any(not torch.equal(a, b) for a, b in zip(g_before, gan.generator.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, gan.discriminator.parameters()))
+    assert 0 < terms.d_real < 1 and 0 < terms.d_fake < 1 and terms.d_loss > 0 and terms.g_loss > 0
+
+
+def test_fit_gan_records_history_and_snapshots_and_is_repeatable():
+    images = torch.rand(96, 1, 28, 28)
+
+    def run():
+        training.seed_everything(0)
+        gan = models.GAN((1, 28, 28), latent_dim=4, hidden=(16, 32))
+        return training.fit_gan(gan, images, epochs=2, batch_size=32, n_snapshots=3, progress=False)
+
+    first, second = run(), run()
+    for key in ("d_loss", "g_loss", "d_real", "d_fake", "epoch_seconds"):
+        assert len(first[key]) == 2
+    assert first["snapshots"].shape == (2, 3, 1, 28, 28)
+    assert first["d_loss"] == second["d_loss"] and torch.equal(first["snapshots"], second["snapshots"])
+
+
+def test_a_diverging_gan_stops_with_a_clear_error():
+    training.seed_everything(0)
+    gan = models.GAN((1, 28, 28), latent_dim=4, hidden=(16, 32))
+    with torch.no_grad():
+        gan.discriminator[-2].bias.fill_(float("nan"))
+    with pytest.raises(training.NonFiniteLossError, match="epoch 1, step 1"):
+        training.fit_gan(gan, torch.rand(64, 1, 28, 28), epochs=1, batch_size=32, progress=False)

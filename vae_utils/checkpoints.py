@@ -48,13 +48,15 @@ def config_key(config: dict[str, Any]) -> str:
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: dict[str, Any],
-                    history: dict[str, list[float]]) -> None:
-    """Write weights, configuration and history atomically (temporary file, then rename)."""
+                    history: dict[str, list[float] | torch.Tensor]) -> None:
+    """Write weights, configuration and history (lists of numbers, or tensors such as sample
+    snapshots) atomically: a temporary file, then a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"config_json": json.dumps(config, sort_keys=True),
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-               "history": {k: [float(x) for x in v] for k, v in history.items()}}
+               "history": {k: v.detach().cpu() if isinstance(v, torch.Tensor) else [float(x) for x in v]
+                           for k, v in history.items()}}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     os.close(fd)
     try:
@@ -101,12 +103,12 @@ def train_or_load(
     if path.exists():
         history = load_checkpoint(path, model, full)
         if verbose:
-            print(f"Loaded {name} from {path} (trained in {history['train_seconds'][0]:.0f} s).")
+            print(f"Loaded {name} from {path.name} (trained in {history['train_seconds'][0]:.0f} s).")
         return history
     start = time.perf_counter()
     history = dict(train())
     history["train_seconds"] = [time.perf_counter() - start]
     save_checkpoint(path, model, full, history)
     if verbose:
-        print(f"Trained {name} in {history['train_seconds'][0]:.0f} s; saved {path}.")
+        print(f"Trained {name} in {history['train_seconds'][0]:.0f} s; saved {path.name}.")
     return history

@@ -78,3 +78,45 @@ def autoencoder_batch_loss(model, x: torch.Tensor) -> ReconTerms:
 def cvae_batch_loss(model, x: torch.Tensor, y: torch.Tensor, beta: float = 1.0) -> ELBOTerms:
     """Conditional VAE loss; x: (B, C, H, W) in [0, 1], y: (B,) class labels. For ``training.fit``."""
     return elbo_loss(model(x, y), x, beta=beta)
+
+
+
+class GANTerms(NamedTuple):
+    """Batch means: the discriminator's and the generator's loss, and the discriminator's mean
+    probability of "real" for real and for generated images."""
+
+    d_loss: torch.Tensor
+    g_loss: torch.Tensor
+    d_real: torch.Tensor
+    d_fake: torch.Tensor
+
+
+REAL_LABEL = 0.9
+"""One-sided label smoothing (Salimans et al. 2016): D is asked for 0.9, not 1, on real images."""
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor,
+                       real_label: float = REAL_LABEL) -> torch.Tensor:
+    """-[log D(x) + log(1 - D(G(z)))], batch mean, with real images labelled ``real_label``
+    and generated ones 0. Logits: (B,)."""
+    return (F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, real_label))
+            + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+
+
+def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """The non-saturating generator loss -log D(G(z)), batch mean (Goodfellow et al. 2014,
+    sec. 3): strong gradients even while D easily rejects the samples. Logits: (B,)."""
+    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+
+
+class ClassifierTerms(NamedTuple):
+    """Batch means: cross-entropy loss and accuracy."""
+
+    loss: torch.Tensor
+    accuracy: torch.Tensor
+
+
+def classifier_batch_loss(model, x: torch.Tensor, y: torch.Tensor) -> ClassifierTerms:
+    """Cross-entropy of a classifier on images x (B, C, H, W) with labels y (B,). For ``fit``."""
+    logits = model(x)
+    return ClassifierTerms(F.cross_entropy(logits, y), (logits.argmax(1) == y).float().mean())

@@ -151,3 +151,114 @@ def latent_labels(normalised_mi: torch.Tensor, factor_names: list[str] | tuple[s
         if best_latent_per_factor[factor] == j and normalised_mi[j, factor] >= min_information:
             labels[j] = factor_names[factor]
     return labels
+
+
+# --- Sample quality in a feature space (VAE vs GAN chapter)
+
+class FeatureExtractor(torch.nn.Module):
+    """Wraps a model with ``features(x)`` (e.g. ``models.Classifier``) as the feature network of
+    torchmetrics' Fréchet distance. x: (B, C, H, W) in [0, 1] -> (B, num_features)."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model.eval()
+        self.num_features = int(model.num_features)
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.features(x.to(next(self.model.parameters()).device)).cpu()
+
+
+@torch.no_grad()
+def extract_features(feature_net: torch.nn.Module, images: torch.Tensor,
+                     batch_size: int = 1000) -> torch.Tensor:
+    """images (N, C, H, W) in [0, 1] -> features (N, F), computed in batches."""
+    return torch.cat([feature_net(x) for (x,) in batches(images, batch_size=batch_size)])
+
+
+def frechet_distance(feature_net: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                     batch_size: int = 1000) -> float:
+    """Fréchet distance between Gaussians fitted to the features of two image sets (the FID of
+    Heusel et al. 2017, in ``feature_net``'s space), computed by torchmetrics.
+
+    feature_net: a module with an int ``num_features``, mapping a batch of images to
+    (B, num_features); real, fake: (N, ...) inputs of feature_net, N > num_features.
+    """
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    num_features = getattr(feature_net, "num_features", None)
+    if not isinstance(num_features, int):
+        raise TypeError("feature_net needs an int attribute num_features")
+    for name, images in (("real", real), ("fake", fake)):
+        if len(images) <= num_features:
+            raise ValueError(f"{name} has {len(images)} samples; the covariance of "
+                             f"{num_features} features needs more than {num_features}")
+    fid = FrechetInceptionDistance(feature=feature_net, reset_real_features=True)
+    for images, is_real in ((real, True), (fake, False)):
+        for (x,) in batches(images, batch_size=batch_size):
+            features = feature_net(x)
+            if features.ndim != 2 or features.shape[1] != num_features:
+                raise ValueError(f"feature_net returned {tuple(features.shape)}, expected "
+                                 f"(B, {num_features})")
+            fid.update(x, real=is_real)
+    return float(fid.compute())
+
+
+def _kth_neighbour_radius(features: torch.Tensor, k: int, chunk: int) -> torch.Tensor:
+    """Distance from every point to its k-th nearest other point in the same set: (N,)."""
+    radii = []
+    for start in range(0, len(features), chunk):
+        d = torch.cdist(features[start:start + chunk], features)
+        radii.append(d.kthvalue(k + 1, dim=1).values)  # +1: the point itself is at distance 0
+    return torch.cat(radii)
+
+
+def _covered(queries: torch.Tensor, support: torch.Tensor, radii: torch.Tensor, chunk: int) -> torch.Tensor:
+    """For each query, whether it lies inside some support point's k-NN ball: (M,) bool."""
+    inside = []
+    for start in range(0, len(queries), chunk):
+        d = torch.cdist(queries[start:start + chunk], support)
+        inside.append((d <= radii.unsqueeze(0)).any(dim=1))
+    return torch.cat(inside)
+
+
+def precision_recall(real_features: torch.Tensor, fake_features: torch.Tensor, k: int = 3,
+                     chunk: int = 2000) -> tuple[float, float]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019) with k-NN manifolds.
+
+    Precision: the share of generated samples inside the real data's manifold (the union of
+    balls reaching each real point's k-th nearest real neighbour): are samples realistic?
+    Recall: the share of real samples inside the generated manifold: is the data covered?
+    real_features (N, F), fake_features (M, F), each with more than k rows.
+    """
+    real_features, fake_features = real_features.float(), fake_features.float()
+    if real_features.ndim != 2 or fake_features.ndim != 2 or real_features.shape[1] != fake_features.shape[1]:
+        raise ValueError(f"expected features (N, F) and (M, F), got {tuple(real_features.shape)} "
+                         f"and {tuple(fake_features.shape)}")
+    if min(len(real_features), len(fake_features)) <= k:
+        raise ValueError(f"each set needs more than k = {k} samples")
+    real_radii = _kth_neighbour_radius(real_features, k, chunk)
+    fake_radii = _kth_neighbour_radius(fake_features, k, chunk)
+    precision = _covered(fake_features, real_features, real_radii, chunk).float().mean()
+    recall = _covered(real_features, fake_features, fake_radii, chunk).float().mean()
+    return float(precision), float(recall)
+
+
+def class_histogram(classifier: torch.nn.Module, images: torch.Tensor, n_classes: int = 10,
+                    batch_size: int = 1000) -> torch.Tensor:
+    """Share of images the classifier assigns to each class: (n_classes,), sums to 1."""
+    device = next(classifier.parameters()).device
+    classifier.eval()
+    with torch.no_grad():
+        predicted = torch.cat([classifier(x.to(device)).argmax(1).cpu()
+                               for (x,) in batches(images, batch_size=batch_size)])
+    return torch.bincount(predicted, minlength=n_classes).float() / len(predicted)
+
+
+def distance_to_uniform(histogram: torch.Tensor) -> float:
+    """Total variation distance 1/2 sum |p_c - 1/C| between a class histogram and uniform:
+    0 when every class is equally common, (C - 1)/C when all samples fall in one class."""
+    histogram = torch.as_tensor(histogram, dtype=torch.float64)
+    if histogram.ndim != 1 or not torch.isclose(histogram.sum(), torch.tensor(1.0, dtype=torch.float64)):
+        raise ValueError("expected a 1-D histogram that sums to 1")
+    return float(0.5 * (histogram - 1.0 / len(histogram)).abs().sum())

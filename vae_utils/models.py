@@ -233,15 +233,113 @@ class ConditionalVAE(nn.Module):
         return VAEOutput(self.decode(z, y), mu, logvar, z)
 
 
-MODEL_KINDS = {"autoencoder": Autoencoder, "vae": VAE, "cvae": ConditionalVAE}
+class GAN(nn.Module):
+    """A generator G: z (B, latent_dim) -> logits (B, C, H, W) and a discriminator
+    D: x (B, C, H, W) in [0, 1] -> logit (B,) that x is real (Goodfellow et al. 2014), kept
+    together so that one checkpoint holds both. MLPs, because on a CPU a convolutional DCGAN
+    costs several times more per epoch (the GAN chapter measures it), with the usual
+    stabilisers (``stabilised=True``): BatchNorm and LeakyReLU in G (Radford et al. 2015), inputs
+    centred to [-1, 1] in D; D always has LeakyReLU and dropout.
+
+    ``decode(z)`` is the generator, so the VAE's figure helpers work for GANs too.
+    """
+
+    def __init__(self, image_shape: tuple[int, int, int], latent_dim: int,
+                 hidden: tuple[int, ...] = (256, 512), stabilised: bool = True):
+        super().__init__()
+        image_shape = _check_config(image_shape, latent_dim, "mlp", hidden)
+        self.config = dict(kind="gan", image_shape=list(image_shape), latent_dim=latent_dim,
+                           hidden=list(hidden), stabilised=stabilised)
+        self.image_shape, self.latent_dim, self.stabilised = image_shape, latent_dim, stabilised
+        pixels = image_numel(image_shape)
+        g_layers: list[nn.Module] = []
+        for a, b in zip([latent_dim, *hidden[:-1]], hidden):
+            norm = [nn.BatchNorm1d(b)] if stabilised else []
+            g_layers += [nn.Linear(a, b), *norm, nn.LeakyReLU(0.2)]
+        self.generator = nn.Sequential(*g_layers, nn.Linear(hidden[-1], pixels),
+                                       nn.Unflatten(1, image_shape))
+        self.discriminator = nn.Sequential(nn.Flatten(),
+                                           *_leaky(mlp_layers([pixels, *reversed(hidden), 1]),
+                                                   dropout=0.3),
+                                           nn.Flatten(0))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z: (B, latent_dim) -> generated logits (B, C, H, W); sigmoid gives the image."""
+        check_latent(z, self.latent_dim)
+        return self.generator(z)
+
+    def discriminate(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, C, H, W) in [0, 1] -> (B,) logits of "x is real"."""
+        check_images(x, self.image_shape)
+        # Centred inputs train an MLP discriminator faster; stabilised=False (the GAN chapter's
+        # failure on purpose) feeds raw [0, 1] pixels and drops the generator's BatchNorm.
+        return self.discriminator(2 * x - 1 if self.stabilised else x)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n generated images: (n, C, H, W) in [0, 1] (G in eval mode: BatchNorm's running stats)."""
+        device = next(self.parameters()).device
+        was_training = self.training
+        self.eval()
+        z = torch.randn(n, self.latent_dim, generator=generator).to(device)
+        images = torch.sigmoid(self.decode(z))
+        self.train(was_training)
+        return images
+
+
+def _leaky(layers: list[nn.Module], dropout: float = 0.0) -> list[nn.Module]:
+    """Swap ReLUs for LeakyReLU(0.2), the usual choice in GANs (Radford et al. 2015), each
+    followed by dropout if asked (it keeps an MLP discriminator from winning too fast)."""
+    out: list[nn.Module] = []
+    for layer in layers:
+        if isinstance(layer, nn.ReLU):
+            out.append(nn.LeakyReLU(0.2))
+            if dropout:
+                out.append(nn.Dropout(dropout))
+        else:
+            out.append(layer)
+    return out
+
+
+class Classifier(nn.Module):
+    """A small CNN for 1×28×28 digits: two conv-pool blocks, a 64-d feature layer, 10 logits.
+    ``features(x)`` is the space in which the comparison chapter measures distances."""
+
+    num_features = 64
+
+    def __init__(self, n_classes: int = 10):
+        super().__init__()
+        self.config = dict(kind="classifier", n_classes=n_classes)
+        self.image_shape = (1, 28, 28)
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 16, 5), nn.ReLU(), nn.MaxPool2d(2),   # (B, 16, 12, 12)
+            nn.Conv2d(16, 32, 5), nn.ReLU(), nn.MaxPool2d(2),  # (B, 32, 4, 4)
+            nn.Flatten(), nn.Linear(32 * 4 * 4, self.num_features), nn.ReLU(),
+        )
+        self.head = nn.Linear(self.num_features, n_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, 1, 28, 28) in [0, 1] -> (B, 64)."""
+        check_images(x, self.image_shape)
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, 1, 28, 28) in [0, 1] -> class logits (B, n_classes)."""
+        return self.head(self.features(x))
+
+
+MODEL_KINDS = {"autoencoder": Autoencoder, "vae": VAE, "cvae": ConditionalVAE, "gan": GAN,
+               "classifier": Classifier}
 
 
 def build_model(kind: str, **config) -> nn.Module:
     """Rebuild a model from its ``config`` dict (as stored in a checkpoint)."""
     if kind not in MODEL_KINDS:
         raise ValueError(f"unknown model kind {kind!r}; expected one of {tuple(MODEL_KINDS)}")
-    config["image_shape"] = tuple(config["image_shape"])
-    config["hidden"] = tuple(config["hidden"])
+    if "image_shape" in config:
+        config["image_shape"] = tuple(config["image_shape"])
+    if "hidden" in config:
+        config["hidden"] = tuple(config["hidden"])
     return MODEL_KINDS[kind](**config)
 
 

@@ -133,3 +133,87 @@ def fit(
         bar.set_postfix(shown)
     model.eval()
     return history
+
+
+def gan_step(gan, d_optimizer: torch.optim.Optimizer, g_optimizer: torch.optim.Optimizer,
+             real: torch.Tensor, z: torch.Tensor):
+    """One adversarial step (written out in the GAN chapter): update D on real and generated
+    images, then update G with the non-saturating loss. real: (B, C, H, W) in [0, 1];
+    z: (B, latent_dim). Returns the step's ``losses.GANTerms`` (detached)."""
+    from .losses import GANTerms, discriminator_loss, generator_loss
+
+    fake = torch.sigmoid(gan.decode(z))
+    real_logits = gan.discriminate(real)
+    fake_logits = gan.discriminate(fake.detach())      # no gradient into G on D's step
+    d_loss = discriminator_loss(real_logits, fake_logits)
+    d_optimizer.zero_grad(set_to_none=True)
+    d_loss.backward()
+    d_optimizer.step()
+
+    g_loss = generator_loss(gan.discriminate(fake))   # D just changed: ask it again
+    g_optimizer.zero_grad(set_to_none=True)
+    g_loss.backward()
+    g_optimizer.step()
+    return GANTerms(d_loss.detach(), g_loss.detach(), torch.sigmoid(real_logits).mean().detach(),
+                    torch.sigmoid(fake_logits).mean().detach())
+
+
+def fit_gan(
+    gan: nn.Module,
+    images: torch.Tensor,
+    *,
+    epochs: int,
+    batch_size: int = 64,
+    lr: float = 2e-4,
+    d_lr: float | None = None,
+    betas: tuple[float, float] = (0.5, 0.999),
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+    n_snapshots: int = 8,
+    progress: bool = True,
+    desc: str = "GAN",
+) -> dict[str, list[float] | torch.Tensor]:
+    """Train a ``models.GAN`` with Adam (Radford et al. 2015's settings by default; ``d_lr``
+    gives the discriminator its own learning rate).
+
+    images: (N, C, H, W) in [0, 1]. Returns per-epoch means of d_loss, g_loss, d_real, d_fake,
+    epoch_seconds, and "snapshots": (epochs, n_snapshots, C, H, W) generated from fixed codes
+    at the end of every epoch. Raises NonFiniteLossError if a loss becomes NaN or infinite.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    gan.to(device).train()
+    images = images.to(device)
+    g_optimizer = torch.optim.Adam(gan.generator.parameters(), lr=lr, betas=betas)
+    d_optimizer = torch.optim.Adam(gan.discriminator.parameters(), lr=d_lr or lr, betas=betas)
+    generator = torch.Generator().manual_seed(seed)
+    fixed_z = torch.randn(n_snapshots, gan.latent_dim, generator=generator).to(device)
+    history: dict[str, list[float] | torch.Tensor] = {"epoch_seconds": []}
+    snapshots = []
+    bar = tqdm(range(1, epochs + 1), desc=desc, unit="epoch",
+               disable=not progress or _bars_disabled_by_env())
+    for epoch in bar:
+        start = time.perf_counter()
+        totals = torch.zeros(4)
+        steps = 0
+        for step, (real,) in enumerate(batches(images, batch_size=batch_size, shuffle=True,
+                                               generator=generator), start=1):
+            z = torch.randn(len(real), gan.latent_dim, generator=generator).to(device)
+            terms = gan_step(gan, d_optimizer, g_optimizer, real, z)
+            values = torch.stack(list(terms)).cpu()
+            if not torch.isfinite(values[:2]).all():
+                raise NonFiniteLossError(f"a GAN loss became non-finite at epoch {epoch}, step "
+                                         f"{step} (lr {lr}); lower the learning rate")
+            totals += values
+            steps += 1
+        history["epoch_seconds"].append(time.perf_counter() - start)
+        for name, total in zip(("d_loss", "g_loss", "d_real", "d_fake"), (totals / steps).tolist()):
+            history.setdefault(name, []).append(total)
+        with torch.no_grad():
+            gan.eval()
+            snapshots.append(torch.sigmoid(gan.decode(fixed_z)).cpu())
+            gan.train()
+        bar.set_postfix(d_loss=f"{history['d_loss'][-1]:.2f}", g_loss=f"{history['g_loss'][-1]:.2f}")
+    history["snapshots"] = torch.stack(snapshots)
+    gan.eval()
+    return history

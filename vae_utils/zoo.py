@@ -17,6 +17,8 @@ from torch import nn
 
 from . import checkpoints, data, faces, losses, models, training
 
+GAN_EPOCHS = 4
+
 RECIPES: dict[str, dict[str, Any]] = {
     # Chapter "Autoencoders": a 2-D code, so the latent space can be drawn.
     "mnist-ae-2d": dict(model=dict(kind="autoencoder", image_shape=[1, 28, 28], latent_dim=2,
@@ -43,6 +45,30 @@ RECIPES: dict[str, dict[str, Any]] = {
                                   n_classes=10, arch="mlp", hidden=[512, 256]),
                        data="mnist", epochs=10, batch_size=128, lr=1e-3, beta=1.0, seed=0),
 }
+RECIPES.update({
+    # Chapter "GANs": an MLP GAN with the VAE's latent size (D learns 10x faster than G: a
+    # two time-scale update rule), a classifier for measurements, and the same GAN without its
+    # stabilisers, which collapses on purpose.
+    "mnist-gan": dict(model=dict(kind="gan", image_shape=[1, 28, 28], latent_dim=20,
+                                 hidden=[256, 512], stabilised=True),
+                      data="mnist", epochs=GAN_EPOCHS, batch_size=64, lr=2e-4, d_lr=2e-3, seed=0),
+    "mnist-classifier": dict(model=dict(kind="classifier", n_classes=10),
+                             data="mnist", epochs=3, batch_size=128, lr=1e-3, seed=0),
+})
+RECIPES["mnist-gan-collapse"] = dict(RECIPES["mnist-gan"],
+                                     model=dict(RECIPES["mnist-gan"]["model"], stabilised=False))
+# Chapter "VAE vs GAN": the same recipes with other seeds, to measure stability.
+SEEDS = (0, 1, 2)
+for _seed in SEEDS[1:]:
+    RECIPES[f"mnist-vae-seed{_seed}"] = dict(RECIPES["mnist-vae"], seed=_seed)
+    RECIPES[f"mnist-gan-seed{_seed}"] = dict(RECIPES["mnist-gan"], seed=_seed)
+
+
+def seeded_name(name: str, seed: int) -> str:
+    """The zoo name of recipe ``name`` ("mnist-vae", "mnist-gan") trained with another seed."""
+    return name if seed == 0 else f"{name}-seed{seed}"
+
+
 # Chapter "Latent attributes": beta-VAEs of the faces, identical to "faces-vae" but for beta.
 BETAS = (0.5, 1.0, 4.0)
 for _beta in BETAS:
@@ -67,7 +93,7 @@ def recipe_data(recipe: dict[str, Any], train: bool) -> tuple[torch.Tensor, ...]
     [0, 1], or (images, labels) for a conditional model."""
     extra = {"n_faces": recipe["n_faces"]} if recipe["data"] == "faces" else {}
     loaded = data.load_dataset(recipe["data"], train=train, **extra)
-    return tuple(loaded) if recipe["model"]["kind"] == "cvae" else (loaded.images,)
+    return tuple(loaded) if recipe["model"]["kind"] in ("cvae", "classifier") else (loaded.images,)
 
 
 def data_fingerprint(recipe: dict[str, Any]) -> str | None:
@@ -87,13 +113,21 @@ def trained(name: str, device: torch.device | str = "cpu", progress: bool = True
     recipe = copy.deepcopy(RECIPES[name])
     training.seed_everything(recipe["seed"])
     model = models.build_model(**copy.deepcopy(recipe["model"]))
+    kind = recipe["model"]["kind"]
     batch_loss = {
         "vae": partial(losses.vae_batch_loss, beta=recipe.get("beta", 1.0)),
         "cvae": partial(losses.cvae_batch_loss, beta=recipe.get("beta", 1.0)),
         "autoencoder": losses.autoencoder_batch_loss,
-    }[recipe["model"]["kind"]]
+        "classifier": losses.classifier_batch_loss,
+        "gan": None,
+    }[kind]
 
     def train() -> dict[str, list[float]]:
+        if kind == "gan":
+            return training.fit_gan(model, recipe_data(recipe, True)[0], epochs=recipe["epochs"],
+                                    batch_size=recipe["batch_size"], lr=recipe["lr"],
+                                    d_lr=recipe["d_lr"], device=device, seed=recipe["seed"],
+                                    progress=progress, desc=name)
         return training.fit(model, batch_loss, recipe_data(recipe, True),
                             test_data=recipe_data(recipe, False), epochs=recipe["epochs"],
                             batch_size=recipe["batch_size"], lr=recipe["lr"], device=device,
