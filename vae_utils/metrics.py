@@ -193,13 +193,12 @@ def frechet_distance(feature_net: torch.nn.Module, real: torch.Tensor, fake: tor
         if len(images) <= num_features:
             raise ValueError(f"{name} has {len(images)} samples; the covariance of "
                              f"{num_features} features needs more than {num_features}")
+    probe = feature_net(real[:2])  # check the feature shape once, before the real work
+    if probe.ndim != 2 or probe.shape[1] != num_features:
+        raise ValueError(f"feature_net returned {tuple(probe.shape)}, expected (B, {num_features})")
     fid = FrechetInceptionDistance(feature=feature_net, reset_real_features=True)
     for images, is_real in ((real, True), (fake, False)):
         for (x,) in batches(images, batch_size=batch_size):
-            features = feature_net(x)
-            if features.ndim != 2 or features.shape[1] != num_features:
-                raise ValueError(f"feature_net returned {tuple(features.shape)}, expected "
-                                 f"(B, {num_features})")
             fid.update(x, real=is_real)
     return float(fid.compute())
 
