@@ -12,7 +12,7 @@ VAE_UTILS_CHECKPOINTS ?= $(CURDIR)/checkpoints
 export VAE_UTILS_DATA VAE_UTILS_CHECKPOINTS
 export TQDM_DISABLE ?= 1
 
-.PHONY: book test install clean
+.PHONY: book test install clean install-widgets7 test-widgets7
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,8 +25,44 @@ book: install
 	$(BIN)/jupyter-book build . --all -W -n --keep-going
 	@echo "The website is in _build/html/index.html"
 
-test: install
-	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --durations=10 book tests
+# The latent sliders must also work with Colab's ipywidgets 7.7.1: a second, small venv holds
+# ipywidgets 7.7.1 and its stack (tests/requirements-widgets7.txt) and borrows torch, numpy,
+# pytest and vae_utils from .venv through a .pth file written after pip has finished, so that pip
+# never sees .venv's ipywidgets 8 stack. `make test` runs the main suite, then
+# tests/test_widgets.py in that venv; both always run, and it fails if either fails.
+IPYWIDGETS7 := 7.7.1
+VENV7 := .venv-widgets7
+BIN7 := $(VENV7)/bin
+PURELIB := import sysconfig; print(sysconfig.get_path("purelib"))
+# PYTEST_DISABLE_PLUGIN_AUTOLOAD: .venv's pytest plugins (nbval) would otherwise load against this
+# venv's older Jupyter packages; test_widgets.py needs none. -v shows the ipywidgets version in
+# a test id. No -W filter is needed: with these pins nothing warns (see the requirements file).
+TEST_WIDGETS7 := VAE_UTILS_EXPECT_IPYWIDGETS=$(IPYWIDGETS7) PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 \
+	$(BIN7)/python -m pytest -v tests/test_widgets.py
+
+$(BIN7)/.installed: tests/requirements-widgets7.txt $(BIN)/.installed
+	rm -rf $(VENV7)
+	$(BIN)/python -m venv $(VENV7)
+	$(BIN7)/pip install --quiet --disable-pip-version-check --no-deps \
+		-r tests/requirements-widgets7.txt
+	! $(BIN7)/pip check | grep -v -e 'requires notebook, which is not installed' \
+		-e 'No broken requirements found'
+	echo "import site; site.addsitedir('$$($(BIN)/python -c '$(PURELIB)')')" \
+		> "$$($(BIN7)/python -c '$(PURELIB)')/main-venv.pth"
+	cd / && $(abspath $(BIN7))/python -c 'import ipywidgets, torch, vae_utils; \
+		assert ipywidgets.__version__ == "$(IPYWIDGETS7)", ipywidgets.__version__'
+	touch $@
+
+install-widgets7: $(BIN7)/.installed
+
+test-widgets7: install install-widgets7
+	$(TEST_WIDGETS7)
+
+test: install install-widgets7
+	status=0; \
+	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --durations=10 book tests || status=1; \
+	$(TEST_WIDGETS7) || status=1; \
+	exit $$status
 
 clean:
 	rm -rf _build checkpoints

@@ -48,7 +48,11 @@ def bench_book() -> None:
             seconds = time.perf_counter() - start
             total += seconds
             print(f"| {path.name} | {seconds:.0f} |", flush=True)
-    print(f"| **total** | **{total:.0f}** ({total / 60:.1f} min) |")
+        print(f"| **total** | **{total:.0f}** ({total / 60:.1f} min) |")
+        print("\n| model | training seconds |\n|---|---:|")
+        for path in sorted(Path(cache).glob("*.pt")):
+            history = torch.load(path, map_location="cpu", weights_only=True)["history"]
+            print(f"| {path.stem.rsplit('-', 1)[0]} | {history['train_seconds'][0]:.0f} |")
 
 
 class ExamplesVAE(nn.Module):

@@ -101,17 +101,6 @@ def test_information_measures_reject_bad_inputs():
         metrics.mig(torch.ones(1, 3))
 
 
-class IdentityFeatures(torch.nn.Module):
-    """Features = the inputs themselves, (B, F) -> (B, F)."""
-
-    def __init__(self, num_features: int):
-        super().__init__()
-        self.num_features = num_features
-
-    def forward(self, x):
-        return x
-
-
 def test_frechet_distance_of_a_shifted_gaussian_matches_the_closed_form():
     generator = torch.Generator().manual_seed(0)
     real = torch.randn(20_000, 4, generator=generator, dtype=torch.float64)
@@ -119,22 +108,44 @@ def test_frechet_distance_of_a_shifted_gaussian_matches_the_closed_form():
     fake = torch.randn(20_000, 4, generator=generator, dtype=torch.float64) * 2 + shift
     # N(0, I) vs N(m, 4I): |m|^2 + tr(I + 4I - 2 (4I)^(1/2)) = |m|^2 + 4 (1 + 4 - 4)
     expected = float(shift.pow(2).sum()) + 4 * (1 + 4 - 2 * 2)
-    measured = metrics.frechet_distance(IdentityFeatures(4), real, fake)
+    measured = metrics.frechet_distance(real, fake)
     assert measured == pytest.approx(expected, rel=0.03)
 
 
 def test_frechet_distance_of_a_set_with_itself_is_zero():
     x = torch.randn(500, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    assert abs(metrics.frechet_distance(IdentityFeatures(3), x, x)) < 1e-6
+    assert abs(metrics.frechet_distance(x, x)) < 1e-6
 
 
-def test_frechet_distance_rejects_too_few_samples_and_wrong_feature_sizes():
-    with pytest.raises(ValueError, match="needs more than 8"):
-        metrics.frechet_distance(IdentityFeatures(8), torch.randn(100, 8), torch.randn(5, 8))
-    with pytest.raises(ValueError, match=r"expected \(B, 3\)"):
-        metrics.frechet_distance(IdentityFeatures(3), torch.randn(50, 4), torch.randn(50, 4))
-    with pytest.raises(TypeError, match="num_features"):
-        metrics.frechet_distance(torch.nn.Identity(), torch.randn(50, 4), torch.randn(50, 4))
+def test_frechet_distance_agrees_with_torchmetrics_on_correlated_features():
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    generator = torch.Generator().manual_seed(2)
+    mixing = torch.randn(6, 6, generator=generator, dtype=torch.float64)
+    real = torch.randn(3000, 6, generator=generator, dtype=torch.float64) @ mixing
+    fake = torch.randn(2000, 6, generator=generator, dtype=torch.float64) @ mixing.T * 0.7 + 0.3
+
+    class Identity(torch.nn.Module):
+        num_features = 6
+
+        def forward(self, x):
+            return x
+
+    reference = FrechetInceptionDistance(feature=Identity())
+    reference.update(real, real=True)
+    reference.update(fake, real=False)
+    assert metrics.frechet_distance(real, fake) == pytest.approx(float(reference.compute()), rel=1e-6)
+
+
+def test_frechet_distance_rejects_bad_feature_sets_with_clear_errors():
+    with pytest.raises(ValueError, match="at least 2"):
+        metrics.frechet_distance(torch.randn(100, 8), torch.randn(1, 8))
+    with pytest.raises(ValueError, match=r"\(N, F\) and \(M, F\)"):
+        metrics.frechet_distance(torch.randn(50, 3), torch.randn(50, 4))
+    features = torch.randn(50, 4)
+    features[7, 2] = float("nan")
+    with pytest.raises(ValueError, match="1 NaN or infinite"):
+        metrics.frechet_distance(torch.randn(50, 4), features)
 
 
 def test_precision_and_recall_on_identical_disjoint_and_collapsed_sets():
@@ -171,3 +182,32 @@ def test_class_histogram_counts_the_classifiers_predictions():
 
     images = torch.cat([torch.zeros(30, 1, 2, 2), torch.ones(10, 1, 2, 2)])
     assert metrics.class_histogram(Threshold(), images, n_classes=2).tolist() == [0.75, 0.25]
+
+
+def test_a_nan_image_in_a_sample_set_is_reported_not_a_crash():
+    classifier = models.Classifier().eval()
+    samples = torch.rand(20, 1, 28, 28)
+    samples[3, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        metrics.extract_features(metrics.FeatureExtractor(classifier), samples)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        metrics.class_histogram(classifier, samples)
+
+
+def test_neighbour_metrics_refuse_k_at_or_above_the_number_of_samples():
+    real = torch.randn(5, 3)
+    with pytest.raises(ValueError, match="at least 6"):
+        metrics.precision_recall(real, torch.randn(50, 3), k=5)
+    with pytest.raises(ValueError, match="positive int"):
+        metrics.precision_recall(real, real, k=0)
+
+
+def test_empty_and_non_finite_inputs_to_the_other_metrics_get_clear_errors():
+    with pytest.raises(ValueError, match="no images"):
+        metrics.iwae_nll(tiny_vae(), torch.rand(0, 1, 2, 2))
+    with pytest.raises(ValueError, match="no images"):
+        metrics.class_histogram(models.Classifier(), torch.rand(0, 1, 28, 28))
+    latents = torch.randn(400, 2)
+    latents[0, 1] = float("nan")
+    with pytest.raises(ValueError, match="latents has 1 NaN"):
+        metrics.mutual_information_matrix(latents, torch.rand(400, 2))

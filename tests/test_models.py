@@ -127,3 +127,35 @@ def test_an_unstabilised_gan_drops_batchnorm_and_input_centring():
     stable.eval(), bare.eval()  # no dropout
     assert torch.allclose(stable.discriminate(x), stable.discriminator(2 * x - 1))
     assert torch.allclose(bare.discriminate(x), bare.discriminator(x))
+
+
+def test_non_finite_images_and_codes_get_a_clear_error_naming_how_many():
+    vae = models.VAE((1, 28, 28), latent_dim=2, hidden=(16, 8))
+    images = torch.rand(4, 1, 28, 28)
+    images[1, 0, 5, 5] = float("nan")
+    images[2, 0, 5, 5] = float("inf")
+    with pytest.raises(ValueError, match="2 pixel values are NaN or infinite"):
+        vae.encode(images)
+    with pytest.raises(ValueError, match="1 latent values are NaN"):
+        vae.decode(torch.tensor([[0.0, float("nan")]]))
+    with pytest.raises(TypeError, match="float latent codes"):
+        vae.decode(torch.zeros(1, 2, dtype=torch.long))
+
+
+def test_inside_values_checked_the_models_do_not_read_values():
+    """The fit loops validate a dataset once and then train without per-batch value reads."""
+    vae = models.VAE((1, 4, 4), latent_dim=2, hidden=(8,))
+    with models.values_checked():
+        vae.encode(torch.full((2, 1, 4, 4), 2.0))   # out of range, but not read here
+        with pytest.raises(ValueError, match="shape"):
+            vae.encode(torch.rand(2, 16))            # shapes are still checked
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        vae.encode(torch.full((2, 1, 4, 4), 2.0))
+
+
+def test_prior_codes_come_from_a_cpu_generator_and_repeat_with_its_seed():
+    a = models.prior_codes(5, 3, torch.Generator().manual_seed(4))
+    b = models.prior_codes(5, 3, torch.Generator().manual_seed(4))
+    assert a.device.type == "cpu" and a.shape == (5, 3) and torch.equal(a, b)
+    with pytest.raises(ValueError, match="positive"):
+        models.prior_codes(0, 3)

@@ -1,3 +1,5 @@
+import math
+import sys
 from collections import namedtuple
 
 import pytest
@@ -121,3 +123,107 @@ def test_a_diverging_gan_stops_with_a_clear_error():
         gan.discriminator[-2].bias.fill_(float("nan"))
     with pytest.raises(training.NonFiniteLossError, match="epoch 1, step 1"):
         training.fit_gan(gan, torch.rand(64, 1, 28, 28), epochs=1, batch_size=32, progress=False)
+
+
+# --- Faults: a NaN never reaches the weights; empty data and odd batches get clear errors
+
+
+def test_a_non_finite_loss_leaves_the_weights_of_the_last_finite_step(small_faces):
+    Terms = namedtuple("Terms", "loss")
+    model = small_vae()
+    calls = {"n": 0}
+    before_bad_step = {}
+
+    def explodes_at_step_3(m, x):
+        calls["n"] += 1
+        loss = losses.vae_batch_loss(m, x).loss
+        if calls["n"] == 3:
+            before_bad_step.update({k: v.clone() for k, v in m.state_dict().items()})
+            return Terms(loss * float("inf"))
+        return Terms(loss)
+
+    with pytest.raises(training.NonFiniteLossError, match="loss = inf at epoch 1, step 3"):
+        training.fit(model, explodes_at_step_3, small_faces, epochs=1, batch_size=32, progress=False)
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, before_bad_step[name]), name
+        assert torch.isfinite(value).all(), name
+
+
+def test_images_with_nan_are_refused_before_training_starts(small_faces):
+    images = small_faces.clone()
+    images[5, 0, 3, 3] = float("nan")
+    model = small_vae()
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match="1 pixel values are NaN"):
+        training.fit(model, losses.vae_batch_loss, images, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="NaN"):
+        training.fit(model, losses.vae_batch_loss, small_faces, test_data=images, epochs=1,
+                     progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_labels_out_of_range_are_refused_before_training_starts():
+    cvae = models.ConditionalVAE((1, 28, 28), latent_dim=2, n_classes=10, hidden=(16,))
+    labels = torch.tensor([0, 1, 2, 10])
+    with pytest.raises(ValueError, match=r"\[0, 9\].*\[0, 10\]"):
+        training.fit(cvae, losses.cvae_batch_loss, (torch.rand(4, 1, 28, 28), labels), epochs=1,
+                     progress=False)
+
+
+def test_empty_data_gets_a_clear_error_not_a_division_by_zero(small_faces):
+    with pytest.raises(ValueError, match="empty"):
+        training.fit(small_vae(), losses.vae_batch_loss, small_faces[:0], epochs=1, progress=False)
+    with pytest.raises(ValueError, match="empty"):
+        training.evaluate(small_vae(), losses.vae_batch_loss, small_faces[:0])
+
+
+def test_a_last_batch_of_one_image_is_skipped_under_batchnorm():
+    training.seed_everything(0)
+    gan = models.GAN((1, 28, 28), latent_dim=4, hidden=(16, 32))
+    history = training.fit_gan(gan, torch.rand(65, 1, 28, 28), epochs=1, batch_size=32,
+                               progress=False)   # batches of 32, 32 and 1
+    assert all(len(history[k]) == 1 and math.isfinite(history[k][0]) for k in ("d_loss", "g_loss"))
+    with pytest.raises(ValueError, match="BatchNorm needs batches of at least 2"):
+        training.fit_gan(gan, torch.rand(8, 1, 28, 28), epochs=1, batch_size=1, progress=False)
+
+
+def count_host_syncs(monkeypatch) -> dict:
+    """Count calls, made from vae_utils' own code, of the Tensor methods that copy a value to
+    the host (on a GPU each waits for the device to finish its queued work)."""
+    counts = {"n": 0}
+    for name in ("item", "tolist", "__bool__", "__float__", "__int__", "cpu", "numpy"):
+        original = getattr(torch.Tensor, name)
+
+        def counting(self, *args, _original=original, **kwargs):
+            if sys._getframe(1).f_globals.get("__name__", "").startswith("vae_utils"):
+                counts["n"] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counting)
+    return counts
+
+
+def test_a_training_step_synchronises_with_the_device_once(small_faces, monkeypatch):
+    model = small_vae()
+    counts = count_host_syncs(monkeypatch)
+    training.fit(model, losses.vae_batch_loss, small_faces, epochs=2, batch_size=32,
+                 progress=False)
+    steps = 2 * len(small_faces) // 32
+    assert counts["n"] == steps + 1  # one per step, plus validating the data once
+
+
+def test_an_adversarial_step_synchronises_once_per_optimiser_update(monkeypatch):
+    gan = models.GAN((1, 28, 28), latent_dim=4, hidden=(16, 32))
+    counts = count_host_syncs(monkeypatch)
+    training.fit_gan(gan, torch.rand(64, 1, 28, 28), epochs=1, batch_size=16, n_snapshots=2,
+                     progress=False)
+    steps = 64 // 16
+    assert counts["n"] == 2 * steps + 1 + 1  # D and G per step; data check; one snapshot
+
+
+def test_epoch_times_are_read_after_synchronising_the_device(small_faces, monkeypatch):
+    synced = []
+    monkeypatch.setattr(training, "synchronize", lambda device: synced.append(str(device)))
+    training.fit(small_vae(), losses.vae_batch_loss, small_faces, epochs=2, batch_size=64,
+                 progress=False)
+    assert synced == ["cpu"] * 4  # before and after every epoch

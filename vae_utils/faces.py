@@ -118,7 +118,7 @@ def render_faces(factors: torch.Tensor, size: int = DEFAULT_SIZE) -> torch.Tenso
     factors: (N, 6) in [0, 1], columns as ``FACTOR_NAMES``; size: image side in pixels (>= 16).
     Returns: (N, 3, size, size) float32 in [0, 1].
     """
-    factors = torch.as_tensor(factors, dtype=torch.float32)
+    factors = torch.as_tensor(factors, dtype=torch.float32, device="cpu")
     if factors.ndim != 2 or factors.shape[1] != N_FACTORS:
         raise ValueError(f"factors must have shape (N, {N_FACTORS}) ordered as {FACTOR_NAMES}, "
                          f"got {tuple(factors.shape)}")

@@ -82,13 +82,13 @@ def cvae_batch_loss(model, x: torch.Tensor, y: torch.Tensor, beta: float = 1.0) 
 
 
 class GANTerms(NamedTuple):
-    """Batch means: the discriminator's and the generator's loss, and the discriminator's mean
-    probability of "real" for real and for generated images."""
+    """Batch means, as Python numbers: the discriminator's and the generator's loss, and the
+    discriminator's mean probability of "real" for real and for generated images."""
 
-    d_loss: torch.Tensor
-    g_loss: torch.Tensor
-    d_real: torch.Tensor
-    d_fake: torch.Tensor
+    d_loss: float
+    g_loss: float
+    d_real: float
+    d_fake: float
 
 
 REAL_LABEL = 0.9

@@ -1,6 +1,6 @@
-"""Measurements of trained models: held-out loss and importance-weighted log-likelihood.
-
-``iwae_nll`` is introduced in the VAE chapter.
+"""Measurements of trained models: importance-weighted log-likelihood (VAE chapter), mutual
+information and MIG (latent attributes chapter), Fréchet distance, precision/recall and class
+coverage (VAE vs GAN chapter). Every input is checked for NaN and infinite values.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import torch
 
 from .data import batches
 from .losses import bernoulli_nll
-from .models import VAE
+from .models import VAE, check_finite
 
 
 def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -44,6 +44,8 @@ def iwae_nll(model: VAE, x: torch.Tensor, k: int = 100, batch_size: int = 200) -
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
+    if len(x) == 0:
+        raise ValueError("iwae_nll() got no images: there is nothing to average")
     model.eval()
     device = next(model.parameters()).device
     total = 0.0
@@ -61,9 +63,10 @@ def discretize(values: torch.Tensor, bins: int = 20) -> torch.Tensor:
     A column with at most ``bins`` distinct values (e.g. glasses on/off) keeps one bin per value.
     Returns int64 (N, K) bin indices.
     """
-    values = torch.as_tensor(values, dtype=torch.float64)
+    values = torch.as_tensor(values, device="cpu").to(torch.float64)
     if values.ndim != 2:
         raise ValueError(f"expected a matrix (N, K), got shape {tuple(values.shape)}")
+    check_finite(values, "values")
     columns = []
     for column in values.T.contiguous():
         distinct = column.unique()
@@ -102,14 +105,16 @@ def mutual_information_matrix(latents: torch.Tensor, factors: torch.Tensor,
     latents: (N, D), e.g. posterior means; factors: (N, K) true factor values.
     Returns (D, K) in [0, 1]: 1 means z_j determines v_k completely (at this binning).
     """
-    latents, factors = torch.as_tensor(latents), torch.as_tensor(factors)
+    latents, factors = torch.as_tensor(latents, device="cpu"), torch.as_tensor(factors, device="cpu")
     if latents.ndim != 2 or factors.ndim != 2 or len(latents) != len(factors):
         raise ValueError(f"expected latents (N, D) and factors (N, K) with the same N, got "
                          f"{tuple(latents.shape)} and {tuple(factors.shape)}")
     if len(latents) < 10 * bins:
         raise ValueError(f"need at least {10 * bins} samples for {bins} bins, got {len(latents)}")
+    check_finite(latents, "latents")
+    check_finite(factors, "factors")
     z, v = discretize(latents, bins), discretize(factors, bins)
-    result = torch.zeros(z.shape[1], v.shape[1], dtype=torch.float64)
+    result = torch.zeros(z.shape[1], v.shape[1], dtype=torch.float64, device="cpu")
     for k in range(v.shape[1]):
         h = _entropy(v[:, k])
         if h == 0:
@@ -156,8 +161,8 @@ def latent_labels(normalised_mi: torch.Tensor, factor_names: list[str] | tuple[s
 # --- Sample quality in a feature space (VAE vs GAN chapter)
 
 class FeatureExtractor(torch.nn.Module):
-    """Wraps a model with ``features(x)`` (e.g. ``models.Classifier``) as the feature network of
-    torchmetrics' Fréchet distance. x: (B, C, H, W) in [0, 1] -> (B, num_features)."""
+    """Wraps a model with ``features(x)`` (e.g. ``models.Classifier``) as a feature network:
+    x: (B, C, H, W) in [0, 1] -> (B, num_features) on the CPU."""
 
     def __init__(self, model: torch.nn.Module):
         super().__init__()
@@ -173,34 +178,44 @@ class FeatureExtractor(torch.nn.Module):
 def extract_features(feature_net: torch.nn.Module, images: torch.Tensor,
                      batch_size: int = 1000) -> torch.Tensor:
     """images (N, C, H, W) in [0, 1] -> features (N, F), computed in batches."""
+    if len(images) == 0:
+        raise ValueError("extract_features() got no images")
     return torch.cat([feature_net(x) for (x,) in batches(images, batch_size=batch_size)])
 
 
-def frechet_distance(feature_net: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor,
-                     batch_size: int = 1000) -> float:
-    """Fréchet distance between Gaussians fitted to the features of two image sets (the FID of
-    Heusel et al. 2017, in ``feature_net``'s space), computed by torchmetrics.
+def _check_feature_sets(first: torch.Tensor, second: torch.Tensor, min_rows: int) -> None:
+    if first.ndim != 2 or second.ndim != 2 or first.shape[1] != second.shape[1]:
+        raise ValueError(f"expected features (N, F) and (M, F), got {tuple(first.shape)} "
+                         f"and {tuple(second.shape)}")
+    for name, features in (("the first set", first), ("the second set", second)):
+        if len(features) < min_rows:
+            raise ValueError(f"{name} has {len(features)} feature vectors; this needs at least "
+                             f"{min_rows}")
+        check_finite(features, f"{name}'s features")
 
-    feature_net: a module with an int ``num_features``, mapping a batch of images to
-    (B, num_features); real, fake: (N, ...) inputs of feature_net, N > num_features.
+
+def frechet_distance(real_features: torch.Tensor, fake_features: torch.Tensor) -> float:
+    """Fréchet distance between Gaussians fitted to two sets of features (the FID of Heusel et
+    al. 2017, in whatever feature space the features come from):
+
+        |mu_r - mu_g|^2 + tr(S_r + S_g - 2 (S_r S_g)^(1/2)).
+
+    real_features (N, F), fake_features (M, F), N, M >= 2. Computed in float64;
+    tr (S_r S_g)^(1/2) = tr (S_r^(1/2) S_g S_r^(1/2))^(1/2), a symmetric matrix whose
+    eigenvalues are real and >= 0, so no complex square root is needed.
     """
-    from torchmetrics.image.fid import FrechetInceptionDistance
-
-    num_features = getattr(feature_net, "num_features", None)
-    if not isinstance(num_features, int):
-        raise TypeError("feature_net needs an int attribute num_features")
-    for name, images in (("real", real), ("fake", fake)):
-        if len(images) <= num_features:
-            raise ValueError(f"{name} has {len(images)} samples; the covariance of "
-                             f"{num_features} features needs more than {num_features}")
-    probe = feature_net(real[:2])  # check the feature shape once, before the real work
-    if probe.ndim != 2 or probe.shape[1] != num_features:
-        raise ValueError(f"feature_net returned {tuple(probe.shape)}, expected (B, {num_features})")
-    fid = FrechetInceptionDistance(feature=feature_net, reset_real_features=True)
-    for images, is_real in ((real, True), (fake, False)):
-        for (x,) in batches(images, batch_size=batch_size):
-            fid.update(x, real=is_real)
-    return float(fid.compute())
+    real_features = torch.as_tensor(real_features, device="cpu")
+    fake_features = torch.as_tensor(fake_features, device="cpu")
+    _check_feature_sets(real_features, fake_features, min_rows=2)
+    real, fake = real_features.double(), fake_features.double()
+    mu_r, mu_g = real.mean(0), fake.mean(0)
+    cov_r, cov_g = torch.cov(real.T).reshape(real.shape[1], -1), torch.cov(fake.T).reshape(fake.shape[1], -1)
+    eigenvalues, eigenvectors = torch.linalg.eigh(cov_r)
+    sqrt_r = eigenvectors @ torch.diag(eigenvalues.clamp(min=0).sqrt()) @ eigenvectors.T
+    middle = sqrt_r @ cov_g @ sqrt_r
+    trace_sqrt = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0).sqrt().sum()
+    distance = (mu_r - mu_g).pow(2).sum() + cov_r.trace() + cov_g.trace() - 2 * trace_sqrt
+    return float(distance)
 
 
 def _kth_neighbour_radius(features: torch.Tensor, k: int, chunk: int) -> torch.Tensor:
@@ -230,12 +245,11 @@ def precision_recall(real_features: torch.Tensor, fake_features: torch.Tensor, k
     Recall: the share of real samples inside the generated manifold: is the data covered?
     real_features (N, F), fake_features (M, F), each with more than k rows.
     """
-    real_features, fake_features = real_features.float(), fake_features.float()
-    if real_features.ndim != 2 or fake_features.ndim != 2 or real_features.shape[1] != fake_features.shape[1]:
-        raise ValueError(f"expected features (N, F) and (M, F), got {tuple(real_features.shape)} "
-                         f"and {tuple(fake_features.shape)}")
-    if min(len(real_features), len(fake_features)) <= k:
-        raise ValueError(f"each set needs more than k = {k} samples")
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}")
+    real_features = torch.as_tensor(real_features, device="cpu").float()
+    fake_features = torch.as_tensor(fake_features, device="cpu").float()
+    _check_feature_sets(real_features, fake_features, min_rows=k + 1)
     real_radii = _kth_neighbour_radius(real_features, k, chunk)
     fake_radii = _kth_neighbour_radius(fake_features, k, chunk)
     precision = _covered(fake_features, real_features, real_radii, chunk).float().mean()
@@ -245,7 +259,11 @@ def precision_recall(real_features: torch.Tensor, fake_features: torch.Tensor, k
 
 def class_histogram(classifier: torch.nn.Module, images: torch.Tensor, n_classes: int = 10,
                     batch_size: int = 1000) -> torch.Tensor:
-    """Share of images the classifier assigns to each class: (n_classes,), sums to 1."""
+    """Share of images the classifier assigns to each class: (n_classes,), sums to 1.
+
+    images: (N, C, H, W) in [0, 1], N >= 1."""
+    if len(images) == 0:
+        raise ValueError("class_histogram() got no images")
     device = next(classifier.parameters()).device
     classifier.eval()
     with torch.no_grad():
@@ -257,7 +275,7 @@ def class_histogram(classifier: torch.nn.Module, images: torch.Tensor, n_classes
 def distance_to_uniform(histogram: torch.Tensor) -> float:
     """Total variation distance 1/2 sum |p_c - 1/C| between a class histogram and uniform:
     0 when every class is equally common, (C - 1)/C when all samples fall in one class."""
-    histogram = torch.as_tensor(histogram, dtype=torch.float64)
-    if histogram.ndim != 1 or not torch.isclose(histogram.sum(), torch.tensor(1.0, dtype=torch.float64)):
+    histogram = torch.as_tensor(histogram, device="cpu").to(torch.float64)
+    if histogram.ndim != 1 or not math.isclose(float(histogram.sum()), 1.0, rel_tol=1e-6):
         raise ValueError("expected a 1-D histogram that sums to 1")
     return float(0.5 * (histogram - 1.0 / len(histogram)).abs().sum())

@@ -10,7 +10,9 @@ checkpoint cache keys saved weights by it.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Iterator, NamedTuple, Sequence
 
 import torch
 from torch import nn
@@ -18,8 +20,24 @@ from torch import nn
 ARCHS = ("mlp", "conv")
 
 
+_VALUES_CHECKED: ContextVar[bool] = ContextVar("vae_utils_values_checked", default=False)
+
+
+@contextmanager
+def values_checked() -> Iterator[None]:
+    """Inside this block the models check their inputs' shapes and types but do not read their
+    values (NaN, range, labels): reading values waits for a GPU to finish its queued work, once
+    per call. The fit loops validate the whole dataset once and train inside this block."""
+    token = _VALUES_CHECKED.set(True)
+    try:
+        yield
+    finally:
+        _VALUES_CHECKED.reset(token)
+
+
 def check_images(x: torch.Tensor, image_shape: tuple[int, ...]) -> None:
-    """Raise a clear error unless ``x`` is a (B, *image_shape) float tensor with values in [0, 1]."""
+    """Raise a clear error unless ``x`` is a (B, *image_shape) float tensor of finite values in
+    [0, 1] (the values are not read inside :func:`values_checked`)."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"expected a torch.Tensor of images, got {type(x).__name__}")
     if x.ndim != 1 + len(image_shape) or tuple(x.shape[1:]) != tuple(image_shape):
@@ -28,17 +46,47 @@ def check_images(x: torch.Tensor, image_shape: tuple[int, ...]) -> None:
     if not x.is_floating_point():
         raise TypeError(f"expected float images in [0, 1], got dtype {x.dtype} "
                         "(divide uint8 pixels by 255)")
-    if x.numel() and (x.min() < 0 or x.max() > 1):
-        raise ValueError(f"expected pixel values in [0, 1], got range "
-                         f"[{x.min().item():.3g}, {x.max().item():.3g}]")
+    if x.numel() and not _VALUES_CHECKED.get():
+        low, high, finite = torch.stack([x.min(), x.max(), x.isfinite().all()]).tolist()
+        if not finite:
+            raise ValueError(f"{non_finite_count(x)} pixel values are NaN or infinite; "
+                             "expected finite values in [0, 1]")
+        if low < 0 or high > 1:
+            raise ValueError(f"expected pixel values in [0, 1], got range [{low:.3g}, {high:.3g}]")
+
+
+def non_finite_count(x: torch.Tensor) -> int:
+    """How many entries of x are NaN or infinite."""
+    return int((~torch.isfinite(x)).sum())
+
+
+def check_finite(x: torch.Tensor, name: str) -> None:
+    """Raise a clear ValueError if the tensor ``name`` holds NaN or infinite values."""
+    bad = non_finite_count(x)
+    if bad:
+        raise ValueError(f"{name} has {bad} NaN or infinite values of {x.numel()}; expected "
+                         "finite numbers (did a model diverge, or an image hold NaN?)")
 
 
 def check_latent(z: torch.Tensor, latent_dim: int) -> None:
-    """Raise a clear error unless ``z`` is a (B, latent_dim) float tensor."""
+    """Raise a clear error unless ``z`` is a (B, latent_dim) float tensor of finite values
+    (the values are not read inside :func:`values_checked`)."""
     if not isinstance(z, torch.Tensor):
         raise TypeError(f"expected a torch.Tensor of latent codes, got {type(z).__name__}")
     if z.ndim != 2 or z.shape[1] != latent_dim:
         raise ValueError(f"expected latent codes of shape (B, {latent_dim}), got {tuple(z.shape)}")
+    if not z.is_floating_point():
+        raise TypeError(f"expected float latent codes, got dtype {z.dtype}")
+    if z.numel() and not _VALUES_CHECKED.get() and not bool(torch.isfinite(z).all()):
+        raise ValueError(f"{non_finite_count(z)} latent values are NaN or infinite; "
+                         "expected finite codes")
+
+
+def check_labels(y: torch.Tensor, n_classes: int) -> None:
+    """Raise a clear error unless every class label in y (N,) lies in [0, n_classes - 1]."""
+    if y.numel() and not bool(((y >= 0) & (y < n_classes)).all()):
+        raise ValueError(f"labels must lie in [0, {n_classes - 1}], got values in "
+                         f"[{int(y.min())}, {int(y.max())}]")
 
 
 def _conv_ok(image_shape: tuple[int, int, int]) -> None:
@@ -148,6 +196,16 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
 
+def prior_codes(n: int, latent_dim: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """n codes z ~ N(0, I) drawn on the CPU: (n, latent_dim). ``generator`` must be a CPU
+    generator (the same seed then gives the same codes on any device); None uses the global one."""
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    if generator is not None and generator.device.type != "cpu":
+        raise ValueError(f"pass a CPU generator (torch.Generator()), got one on {generator.device}")
+    return torch.randn(n, latent_dim, generator=generator, device="cpu")
+
+
 class VAE(nn.Module):
     """Variational autoencoder with a diagonal Gaussian encoder q(z|x) = N(mu, diag(exp(logvar)))
     and a Bernoulli decoder p(x|z) with logits ``decode(z)``; prior p(z) = N(0, I)."""
@@ -182,8 +240,7 @@ class VAE(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n images decoded from the prior: (n, C, H, W) in [0, 1]."""
-        device = next(self.parameters()).device
-        z = torch.randn(n, self.latent_dim, generator=generator).to(device)
+        z = prior_codes(n, self.latent_dim, generator).to(next(self.parameters()).device)
         return torch.sigmoid(self.decode(z))
 
 
@@ -211,8 +268,8 @@ class ConditionalVAE(nn.Module):
     def _one_hot(self, y: torch.Tensor, batch: int) -> torch.Tensor:
         if y.dtype != torch.long or y.shape != (batch,):
             raise ValueError(f"expected integer labels of shape ({batch},), got {tuple(y.shape)} {y.dtype}")
-        if y.min() < 0 or y.max() >= self.n_classes:
-            raise ValueError(f"labels must lie in [0, {self.n_classes - 1}]")
+        if not _VALUES_CHECKED.get():
+            check_labels(y, self.n_classes)
         return nn.functional.one_hot(y, self.n_classes).float()
 
     def encode(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -278,10 +335,9 @@ class GAN(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n generated images: (n, C, H, W) in [0, 1] (G in eval mode: BatchNorm's running stats)."""
-        device = next(self.parameters()).device
         was_training = self.training
         self.eval()
-        z = torch.randn(n, self.latent_dim, generator=generator).to(device)
+        z = prior_codes(n, self.latent_dim, generator).to(next(self.parameters()).device)
         images = torch.sigmoid(self.decode(z))
         self.train(was_training)
         return images
@@ -310,7 +366,7 @@ class Classifier(nn.Module):
     def __init__(self, n_classes: int = 10):
         super().__init__()
         self.config = dict(kind="classifier", n_classes=n_classes)
-        self.image_shape = (1, 28, 28)
+        self.image_shape, self.n_classes = (1, 28, 28), n_classes
         self.body = nn.Sequential(
             nn.Conv2d(1, 16, 5), nn.ReLU(), nn.MaxPool2d(2),   # (B, 16, 12, 12)
             nn.Conv2d(16, 32, 5), nn.ReLU(), nn.MaxPool2d(2),  # (B, 32, 4, 4)
@@ -340,7 +396,8 @@ def build_model(kind: str, **config) -> nn.Module:
         config["image_shape"] = tuple(config["image_shape"])
     if "hidden" in config:
         config["hidden"] = tuple(config["hidden"])
-    return MODEL_KINDS[kind](**config)
+    with torch.device("cpu"):  # the package names the device of everything it creates
+        return MODEL_KINDS[kind](**config)
 
 
 def count_parameters(model: nn.Module) -> int:

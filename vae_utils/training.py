@@ -1,8 +1,15 @@
-"""Training: device choice, seeding, and one small fit loop that records every loss term.
+"""Training: device choice, seeding, and one epoch runner shared by the VAE and GAN fit loops.
 
 The loop is the one the autoencoder chapter writes out by hand, plus a progress bar
 (``tqdm.auto``: a widget in Jupyter and Colab, text in a terminal; ``TQDM_DISABLE=1`` hides it),
 a per-epoch history and a clear stop on a non-finite loss.
+
+Device safety, by construction: every random draw that orders the data or makes noise comes from
+a CPU generator and is moved to the training device once per epoch; each step copies its loss
+terms to the host once (one synchronisation) and checks them *before* the optimiser step, so a
+NaN never reaches the weights. The data order and a GAN's noise are therefore the same for a
+seed on any device; the draws inside a model (the VAE's ε, dropout masks) come from the
+device's own generator, so a GPU run still differs from a CPU run in its details.
 """
 
 from __future__ import annotations
@@ -19,13 +26,14 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .data import batches
+from .models import check_images, check_labels, values_checked
 
 BatchLoss = Callable[..., NamedTuple]
 """``batch_loss(model, *batch) -> NamedTuple`` of batch-mean terms whose first field is ``loss``."""
 
 
 class NonFiniteLossError(ValueError):
-    """Training produced a NaN or infinite loss."""
+    """Training produced a NaN or infinite loss; the weights keep their last finite values."""
 
 
 def _bars_disabled_by_env() -> bool:
@@ -42,6 +50,16 @@ def pick_device() -> torch.device:
     return torch.device("cpu")
 
 
+def synchronize(device: torch.device | str) -> None:
+    """Wait until ``device`` has finished its queued work (GPUs run asynchronously), so that a
+    clock read afterwards measures the work itself. A no-op on the CPU."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and PyTorch's generators (all devices)."""
     random.seed(seed)
@@ -53,23 +71,129 @@ def _as_tuple(data: torch.Tensor | Sequence[torch.Tensor]) -> tuple[torch.Tensor
     return (data,) if isinstance(data, torch.Tensor) else tuple(data)
 
 
+def _has_batchnorm(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def finite_values(terms: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Copy a step's loss terms (scalar tensors) to the host in one synchronisation.
+
+    Raises NonFiniteLossError naming the term if any is NaN or infinite; call it *before*
+    ``optimizer.step()`` so that the weights never see that step.
+    """
+    values = torch.stack([t.detach().reshape(()) for t in terms.values()]).tolist()
+    named = dict(zip(terms, values))
+    bad = {name: value for name, value in named.items() if not math.isfinite(value)}
+    if bad:
+        raise NonFiniteLossError(", ".join(f"{name} = {value}" for name, value in bad.items()))
+    return named
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, batch_loss: BatchLoss, data: torch.Tensor | Sequence[torch.Tensor],
              batch_size: int = 1000, device: torch.device | str = "cpu") -> dict[str, float]:
     """Mean of each loss term over a whole dataset, model in eval mode.
 
     data: images (N, C, H, W) in [0, 1], or a tuple such as (images, labels) passed to batch_loss.
+    Returns {term: mean over the N items}; raises ValueError for an empty dataset.
     """
+    tensors = _as_tuple(data)
+    if len(tensors[0]) == 0:
+        raise ValueError("evaluate() got an empty dataset: there is nothing to average")
     model.eval()
     totals: dict[str, float] = {}
-    n = 0
-    for batch in batches(*_as_tuple(data), batch_size=batch_size):
+    for batch in batches(*tensors, batch_size=batch_size):
         batch = tuple(t.to(device) for t in batch)
-        terms = batch_loss(model, *batch)._asdict()
-        for name, value in terms.items():
-            totals[name] = totals.get(name, 0.0) + float(value) * len(batch[0])
-        n += len(batch[0])
-    return {name: total / n for name, total in totals.items()}
+        terms = batch_loss(model, *batch)
+        values = torch.stack([t.detach().reshape(()) for t in terms]).tolist()  # one sync
+        for name, value in zip(terms._fields, values):
+            totals[name] = totals.get(name, 0.0) + value * len(batch[0])
+    return {name: total / len(tensors[0]) for name, total in totals.items()}
+
+
+Step = Callable[..., dict[str, float]]
+"""``step(*batch) -> {term: value}``: one optimisation step on a batch of training tensors
+(plus a batch of noise codes for a GAN), returning its loss terms as Python numbers."""
+
+
+def run_epochs(step: Step, tensors: tuple[torch.Tensor, ...], *, epochs: int, batch_size: int,
+               generator: torch.Generator, device: torch.device | str, noise_dim: int = 0,
+               end_of_epoch: Callable[[dict[str, list]], None] | None = None,
+               progress: bool = True, desc: str = "training", hint: str = "") -> dict[str, list]:
+    """The epoch loop that ``fit`` and ``fit_gan`` share.
+
+    tensors: aligned training tensors (N, ...) already on ``device``. Each epoch draws a data
+    order (and, if ``noise_dim``, N noise codes z ~ N(0, I) of that size) from ``generator``, a
+    CPU generator, moves them to ``device`` once, and calls ``step`` on every batch. A final
+    batch of a single item is skipped (BatchNorm cannot train on it). ``end_of_epoch(history)``
+    may add per-epoch entries (test losses, snapshots). Returns {term: per-epoch means of what
+    ``step`` returned, "epoch_seconds": [...], ...}; epoch times are measured after
+    synchronising the device. The caller has validated the data: inside the loop the models do
+    not read their inputs' values (``models.values_checked``).
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    n = len(tensors[0])
+    if n == 0:
+        raise ValueError("the training data is empty: there is nothing to train on")
+    if generator.device.type != "cpu":
+        raise ValueError(f"the generator must live on the CPU, got one on {generator.device}")
+    history: dict[str, list] = {"epoch_seconds": []}
+    bar = tqdm(range(1, epochs + 1), desc=desc, unit="epoch",
+               disable=not progress or _bars_disabled_by_env())
+    for epoch in bar:
+        synchronize(device)
+        start = time.perf_counter()
+        order = torch.randperm(n, generator=generator, device="cpu").to(device)
+        noise = (torch.randn(n, noise_dim, generator=generator, device="cpu").to(device)
+                 if noise_dim else None)
+        totals: dict[str, float] = {}
+        seen = 0
+        for number, begin in enumerate(range(0, n, batch_size), start=1):
+            index = order[begin:begin + batch_size]
+            if len(index) == 1 and n > 1:
+                continue
+            batch = tuple(t[index] for t in tensors)
+            if noise is not None:
+                batch += (noise[begin:begin + len(index)],)
+            try:
+                with values_checked():
+                    values = step(*batch)
+            except NonFiniteLossError as err:
+                raise NonFiniteLossError(
+                    f"{err} at epoch {epoch}, step {number} (batch size {batch_size}{hint}); the "
+                    "weights keep their values from before this step. Lower the learning rate "
+                    "or check the inputs.") from None
+            for name, value in values.items():
+                totals[name] = totals.get(name, 0.0) + value * len(index)
+            seen += len(index)
+        synchronize(device)
+        history["epoch_seconds"].append(time.perf_counter() - start)
+        for name, total in totals.items():
+            history.setdefault(name, []).append(total / seen)
+        if end_of_epoch is not None:
+            with values_checked():
+                end_of_epoch(history)
+        bar.set_postfix({k: f"{v[-1]:.2f}" for k, v in history.items()
+                         if k.endswith("loss") and isinstance(v, list) and v})
+    return history
+
+
+def check_training_data(model: nn.Module, tensors: tuple[torch.Tensor, ...],
+                        batch_size: int = 2) -> None:
+    """Validate a dataset once (image shape, dtype, range and finite values; class labels)
+    instead of on every batch, and refuse batches of one item under BatchNorm.
+
+    tensors: (images (N, C, H, W) in [0, 1], optional labels (N,) ...) as the model takes them."""
+    if hasattr(model, "image_shape"):
+        check_images(tensors[0], model.image_shape)
+    if hasattr(model, "n_classes") and len(tensors) > 1 and not tensors[1].is_floating_point():
+        check_labels(tensors[1], model.n_classes)
+    if batch_size < 2 and _has_batchnorm(model):
+        raise ValueError(f"batch_size {batch_size}: a model with BatchNorm needs batches of at "
+                         "least 2 items to train")
 
 
 def fit(
@@ -91,46 +215,35 @@ def fit(
     train_data / test_data: images (N, C, H, W) in [0, 1], or tuples of aligned tensors.
     Returns {"train_<term>": [...], "test_<term>": [...], "epoch_seconds": [...]}, one value
     per epoch for every field of ``batch_loss``'s result (nats per image for the VAE terms).
-    Raises NonFiniteLossError naming the epoch and step if the loss becomes NaN or infinite.
+    Raises NonFiniteLossError naming the epoch and step if a loss term becomes NaN or infinite;
+    the model then keeps the weights of the last finite step.
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
     train = tuple(t.to(device) for t in _as_tuple(train_data))
+    check_training_data(model, train, batch_size)
+    if test_data is not None:
+        check_training_data(model, _as_tuple(test_data))
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    shuffle = torch.Generator(device=train[0].device).manual_seed(seed)
-    history: dict[str, list[float]] = {"epoch_seconds": []}
 
-    bar = tqdm(range(1, epochs + 1), desc=desc, unit="epoch",
-               disable=not progress or _bars_disabled_by_env())
-    for epoch in bar:
-        start = time.perf_counter()
-        model.train()
-        totals: dict[str, float] = {}
-        n = 0
-        for step, batch in enumerate(batches(*train, batch_size=batch_size, shuffle=True,
-                                             generator=shuffle), start=1):
-            terms = batch_loss(model, *batch)
-            loss = terms[0]
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            value = loss.item()
-            if not math.isfinite(value):
-                raise NonFiniteLossError(
-                    f"the loss became {value} at epoch {epoch}, step {step} (batch size "
-                    f"{batch_size}, lr {lr}); lower the learning rate or check the inputs")
-            for name, term in terms._asdict().items():
-                totals[name] = totals.get(name, 0.0) + (value if term is loss else term.item()) * len(batch[0])
-            n += len(batch[0])
-        history["epoch_seconds"].append(time.perf_counter() - start)
-        for name, total in totals.items():
-            history.setdefault(f"train_{name}", []).append(total / n)
+    def step(*batch: torch.Tensor) -> dict[str, float]:
+        terms = batch_loss(model, *batch)
+        values = finite_values(terms._asdict())   # the step's one host-device synchronisation
+        optimizer.zero_grad(set_to_none=True)
+        terms[0].backward()
+        optimizer.step()
+        return {f"train_{name}": value for name, value in values.items()}
+
+    def test(history: dict[str, list]) -> None:
         if test_data is not None:
             for name, value in evaluate(model, batch_loss, test_data, device=device).items():
                 history.setdefault(f"test_{name}", []).append(value)
-        shown = {k: f"{v[-1]:.2f}" for k, v in history.items() if k.endswith("_loss")}
-        bar.set_postfix(shown)
+        model.train()
+
+    model.train()
+    shuffle = torch.Generator(device="cpu").manual_seed(seed)
+    history = run_epochs(step, train, epochs=epochs, batch_size=batch_size, generator=shuffle,
+                         device=device, end_of_epoch=test, progress=progress, desc=desc,
+                         hint=f", lr {lr}")
     model.eval()
     return history
 
@@ -139,23 +252,29 @@ def gan_step(gan, d_optimizer: torch.optim.Optimizer, g_optimizer: torch.optim.O
              real: torch.Tensor, z: torch.Tensor):
     """One adversarial step (written out in the GAN chapter): update D on real and generated
     images, then update G with the non-saturating loss. real: (B, C, H, W) in [0, 1];
-    z: (B, latent_dim). Returns the step's ``losses.GANTerms`` (detached)."""
+    z: (B, latent_dim). Returns the step's ``losses.GANTerms`` as Python numbers.
+
+    Each loss is checked before its optimiser step (NonFiniteLossError): one host-device
+    synchronisation per update, two per adversarial step.
+    """
     from .losses import GANTerms, discriminator_loss, generator_loss
 
     fake = torch.sigmoid(gan.decode(z))
     real_logits = gan.discriminate(real)
     fake_logits = gan.discriminate(fake.detach())      # no gradient into G on D's step
     d_loss = discriminator_loss(real_logits, fake_logits)
+    d_values = finite_values({"d_loss": d_loss, "d_real": torch.sigmoid(real_logits).mean(),
+                              "d_fake": torch.sigmoid(fake_logits).mean()})
     d_optimizer.zero_grad(set_to_none=True)
     d_loss.backward()
     d_optimizer.step()
 
     g_loss = generator_loss(gan.discriminate(fake))   # D just changed: ask it again
+    g_values = finite_values({"g_loss": g_loss})
     g_optimizer.zero_grad(set_to_none=True)
     g_loss.backward()
     g_optimizer.step()
-    return GANTerms(d_loss.detach(), g_loss.detach(), torch.sigmoid(real_logits).mean().detach(),
-                    torch.sigmoid(fake_logits).mean().detach())
+    return GANTerms(d_values["d_loss"], g_values["g_loss"], d_values["d_real"], d_values["d_fake"])
 
 
 def fit_gan(
@@ -180,40 +299,27 @@ def fit_gan(
     epoch_seconds, and "snapshots": (epochs, n_snapshots, C, H, W) generated from fixed codes
     at the end of every epoch. Raises NonFiniteLossError if a loss becomes NaN or infinite.
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
-    gan.to(device).train()
     images = images.to(device)
+    check_training_data(gan, (images,), batch_size)
+    gan.to(device).train()
     g_optimizer = torch.optim.Adam(gan.generator.parameters(), lr=lr, betas=betas)
     d_optimizer = torch.optim.Adam(gan.discriminator.parameters(), lr=d_lr or lr, betas=betas)
-    generator = torch.Generator().manual_seed(seed)
-    fixed_z = torch.randn(n_snapshots, gan.latent_dim, generator=generator).to(device)
-    history: dict[str, list[float] | torch.Tensor] = {"epoch_seconds": []}
+    generator = torch.Generator(device="cpu").manual_seed(seed)   # codes, data order, noise
+    fixed_z = torch.randn(n_snapshots, gan.latent_dim, generator=generator, device="cpu").to(device)
     snapshots = []
-    bar = tqdm(range(1, epochs + 1), desc=desc, unit="epoch",
-               disable=not progress or _bars_disabled_by_env())
-    for epoch in bar:
-        start = time.perf_counter()
-        totals = torch.zeros(4)
-        steps = 0
-        for step, (real,) in enumerate(batches(images, batch_size=batch_size, shuffle=True,
-                                               generator=generator), start=1):
-            z = torch.randn(len(real), gan.latent_dim, generator=generator).to(device)
-            terms = gan_step(gan, d_optimizer, g_optimizer, real, z)
-            values = torch.stack(list(terms)).cpu()
-            if not torch.isfinite(values[:2]).all():
-                raise NonFiniteLossError(f"a GAN loss became non-finite at epoch {epoch}, step "
-                                         f"{step} (lr {lr}); lower the learning rate")
-            totals += values
-            steps += 1
-        history["epoch_seconds"].append(time.perf_counter() - start)
-        for name, total in zip(("d_loss", "g_loss", "d_real", "d_fake"), (totals / steps).tolist()):
-            history.setdefault(name, []).append(total)
-        with torch.no_grad():
-            gan.eval()
-            snapshots.append(torch.sigmoid(gan.decode(fixed_z)).cpu())
-            gan.train()
-        bar.set_postfix(d_loss=f"{history['d_loss'][-1]:.2f}", g_loss=f"{history['g_loss'][-1]:.2f}")
+
+    def step(real: torch.Tensor, z: torch.Tensor) -> dict[str, float]:
+        return gan_step(gan, d_optimizer, g_optimizer, real, z)._asdict()
+
+    @torch.no_grad()
+    def snapshot(history: dict[str, list]) -> None:
+        gan.eval()
+        snapshots.append(torch.sigmoid(gan.decode(fixed_z)).cpu())
+        gan.train()
+
+    history = run_epochs(step, (images,), epochs=epochs, batch_size=batch_size,
+                         generator=generator, device=device, noise_dim=gan.latent_dim,
+                         end_of_epoch=snapshot, progress=progress, desc=desc, hint=f", lr {lr}")
     history["snapshots"] = torch.stack(snapshots)
     gan.eval()
     return history

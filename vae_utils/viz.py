@@ -12,6 +12,8 @@ import torch
 from matplotlib.figure import Figure
 from torchvision.utils import make_grid
 
+from .models import check_finite
+
 Decode = Callable[[torch.Tensor], torch.Tensor]
 """decode(z: (B, D)) -> images (B, C, H, W) in [0, 1]."""
 
@@ -29,9 +31,10 @@ def decoder_images(model: torch.nn.Module) -> Decode:
 
 
 def _grid_array(images: torch.Tensor, nrow: int, padding: int = 1) -> np.ndarray:
-    images = torch.as_tensor(images).detach().cpu().float()
+    images = torch.as_tensor(images, device="cpu").detach().float()
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise ValueError(f"expected images of shape (N, 1 or 3, H, W), got {tuple(images.shape)}")
+    check_finite(images, "images")
     grid = make_grid(images.clamp(0, 1), nrow=nrow, padding=padding, pad_value=1.0)
     return grid.permute(1, 2, 0).numpy()
 
@@ -85,7 +88,7 @@ def image_row(images: torch.Tensor, captions: Sequence[str], scale: float = 1.3)
 def latent_scatter(z: torch.Tensor, labels: torch.Tensor, title: str | None = None,
                    ax: plt.Axes | None = None) -> Figure:
     """z: (N, 2) latent codes, coloured by integer labels (N,) such as MNIST digits."""
-    z, labels = torch.as_tensor(z).cpu(), torch.as_tensor(labels).cpu()
+    z, labels = torch.as_tensor(z, device="cpu"), torch.as_tensor(labels, device="cpu")
     if z.ndim != 2 or z.shape[1] != 2:
         raise ValueError(f"latent_scatter needs 2-D codes of shape (N, 2), got {tuple(z.shape)}")
     fig = ax.figure if ax is not None else plt.figure(figsize=(5.5, 4.5))
@@ -102,7 +105,7 @@ def latent_scatter(z: torch.Tensor, labels: torch.Tensor, title: str | None = No
 
 def manifold_grid(decode: Decode, values: Sequence[float], title: str | None = None) -> Figure:
     """Decode the 2-D latent grid values x values (first latent across, second down)."""
-    values = torch.as_tensor(values, dtype=torch.float32)
+    values = torch.as_tensor(values, dtype=torch.float32, device="cpu")
     z2, z1 = torch.meshgrid(values, values, indexing="ij")
     z = torch.stack([z1.flatten(), z2.flatten()], dim=1)
     n = len(values)
@@ -121,16 +124,16 @@ def manifold_grid(decode: Decode, values: Sequence[float], title: str | None = N
 
 def interpolate(z_start: torch.Tensor, z_end: torch.Tensor, steps: int = 10) -> torch.Tensor:
     """Straight line between two codes (D,) -> (steps, D)."""
-    t = torch.linspace(0, 1, steps).unsqueeze(1)
+    t = torch.linspace(0, 1, steps, device=z_start.device).unsqueeze(1)
     return (1 - t) * z_start.unsqueeze(0) + t * z_end.unsqueeze(0)
 
 
 def traversal(decode: Decode, z_base: torch.Tensor, values: Sequence[float],
               dims: Sequence[int] | None = None, names: Sequence[str] | None = None) -> Figure:
     """One row per latent dimension: z_base (D,) with that dimension set to each of ``values``."""
-    z_base = torch.as_tensor(z_base, dtype=torch.float32).flatten()
+    z_base = torch.as_tensor(z_base, dtype=torch.float32, device="cpu").flatten()
     dims = list(range(len(z_base))) if dims is None else list(dims)
-    values = torch.as_tensor(values, dtype=torch.float32)
+    values = torch.as_tensor(values, dtype=torch.float32, device="cpu")
     rows = []
     for d in dims:
         z = z_base.repeat(len(values), 1)
@@ -172,7 +175,7 @@ def loss_curves(history: dict[str, list[float]], keys: Sequence[str],
 def heatmap(matrix: torch.Tensor, row_labels: Sequence[str], col_labels: Sequence[str],
             title: str | None = None, vmax: float = 1.0) -> Figure:
     """An annotated (R, C) matrix, e.g. normalised mutual information between latents and factors."""
-    matrix = torch.as_tensor(matrix).detach().cpu().float()
+    matrix = torch.as_tensor(matrix, device="cpu").detach().float()
     if matrix.shape != (len(row_labels), len(col_labels)):
         raise ValueError(f"matrix {tuple(matrix.shape)} does not match {len(row_labels)} row and "
                          f"{len(col_labels)} column labels")
@@ -196,8 +199,8 @@ def posterior_bars(mu: torch.Tensor, sigma: torch.Tensor, labels: Sequence[str] 
 
     mu, sigma: (D,). The prior N(0, 1) is drawn in grey for comparison.
     """
-    mu = torch.as_tensor(mu).detach().flatten().cpu().numpy()
-    sigma = torch.as_tensor(sigma).detach().flatten().cpu().numpy()
+    mu = torch.as_tensor(mu, device="cpu").detach().flatten().numpy()
+    sigma = torch.as_tensor(sigma, device="cpu").detach().flatten().numpy()
     if mu.shape != sigma.shape:
         raise ValueError(f"mu {tuple(mu.shape)} and sigma {tuple(sigma.shape)} differ in shape")
     d = len(mu)

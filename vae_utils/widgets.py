@@ -1,14 +1,20 @@
 """Latent sliders: one slider per latent dimension, decoded live (the playground chapter).
 
 Uses only ipywidgets APIs present in both 7 (Colab) and 8 (JupyterLab): FloatSlider, Button,
-Image, HBox/VBox and ``observe``. On a static web page no kernel runs, so the decoder cannot
-answer there; the chapter shows a precomputed traversal instead.
+Image, HBox/VBox, ``observe`` and ``on_click`` (``make test`` runs tests/test_widgets.py against
+both). On a static web page no kernel runs, so the decoder cannot answer there; the chapter shows
+a precomputed traversal instead.
+
+Only finite numbers get in: a non-finite latent code, slider value or image raises a ValueError
+instead of being clipped into a number or drawn as garbage. Every tensor made here names its
+device (CPU), so the sliders work whatever torch's default device is.
 """
 
 from __future__ import annotations
 
 import io
-from typing import Callable, Sequence
+import math
+from typing import Sequence
 
 import ipywidgets as widgets
 import numpy as np
@@ -18,11 +24,28 @@ from PIL import Image
 from .viz import Decode
 
 
+def _check_finite_latent(z: torch.Tensor, names: Sequence[str]) -> None:
+    """Raise a ValueError naming every dimension of the code z (D,) that is NaN or infinite."""
+    bad = (~torch.isfinite(z)).nonzero().flatten().tolist()
+    if bad:
+        listed = ", ".join(f"{names[i]} (index {i}) = {z[i].item()}" for i in bad)
+        raise ValueError(f"a latent code must be finite; not finite in dimension(s) {listed}")
+
+
+def _count_non_finite(images: torch.Tensor) -> int:
+    return int((~torch.isfinite(images)).sum().item())
+
+
 def image_png(image: torch.Tensor, scale: int = 4) -> bytes:
     """image: (C, H, W) in [0, 1], C = 1 or 3 -> PNG bytes, enlarged ``scale`` times (nearest)."""
     if image.ndim != 3 or image.shape[0] not in (1, 3):
         raise ValueError(f"expected one image of shape (1 or 3, H, W), got {tuple(image.shape)}")
-    array = (image.detach().cpu().clamp(0, 1).numpy() * 255).round().astype(np.uint8)
+    image = image.detach().to("cpu", torch.float32)
+    bad = _count_non_finite(image)
+    if bad:
+        raise ValueError(f"the image has {bad} non-finite pixel value(s) (NaN or inf) out of "
+                         f"{image.numel()}; it would be drawn as garbage")
+    array = (image.clamp(0, 1).numpy() * 255).round().astype(np.uint8)
     array = array.repeat(scale, axis=1).repeat(scale, axis=2)
     mode = "L" if array.shape[0] == 1 else "RGB"
     pil = Image.fromarray(array[0] if mode == "L" else array.transpose(1, 2, 0), mode=mode)
@@ -45,11 +68,14 @@ class LatentSliders:
         names = list(names) if names is not None else [f"z{i + 1}" for i in range(latent_dim)]
         if len(names) != latent_dim:
             raise ValueError(f"got {len(names)} slider names for a latent size of {latent_dim}")
-        self.decode, self.latent_dim, self.scale = decode, latent_dim, scale
-        self.value_range = value_range
-        self._generator = torch.Generator().manual_seed(seed)
-        self._updating = False
         lo, hi = value_range
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise ValueError(f"value_range must be finite numbers (low, high), low < high; "
+                             f"got {value_range}")
+        self.decode, self.latent_dim, self.scale = decode, latent_dim, scale
+        self.names, self.value_range = names, (float(lo), float(hi))
+        self._generator = torch.Generator(device="cpu").manual_seed(seed)
+        self._updating = False
         self.sliders = [widgets.FloatSlider(value=0.0, min=lo, max=hi, step=0.05, description=n,
                                             continuous_update=True) for n in names]
         self.image = widgets.Image(format="png")
@@ -58,22 +84,42 @@ class LatentSliders:
         sample_button.on_click(lambda _: self.sample_prior())
         reset_button.on_click(lambda _: self.reset())
         for slider in self.sliders:
-            slider.observe(lambda _: self.redraw(), names="value")
+            slider.observe(self._slider_moved, names="value")
         self.widget = widgets.HBox([
             widgets.VBox(self.sliders + [widgets.HBox([sample_button, reset_button])]),
             self.image,
         ])
         self.redraw()
 
+    def _slider_moved(self, change) -> None:
+        # A FloatSlider clips inf to its range but lets NaN through (NaN compares false with both
+        # ends): put the slider back and refuse, rather than keep a code that cannot be drawn.
+        if not math.isfinite(change["new"]):
+            self._updating = True
+            try:
+                change["owner"].value = change["old"]
+            finally:
+                self._updating = False
+            raise ValueError(f"slider {change['owner'].description!r} was set to {change['new']}; "
+                             f"slider values must be finite, so it was put back to {change['old']}")
+        self.redraw()
+
     def latent(self) -> torch.Tensor:
         """The sliders' current code, (1, D)."""
-        return torch.tensor([[s.value for s in self.sliders]], dtype=torch.float32)
+        z = torch.tensor([[s.value for s in self.sliders]], dtype=torch.float32, device="cpu")
+        _check_finite_latent(z[0], self.names)
+        return z
 
     def set_latent(self, z: torch.Tensor) -> None:
-        """Move the sliders to z, (D,) or (1, D), clipped to the sliders' range; redraw once."""
-        z = torch.as_tensor(z, dtype=torch.float32).flatten()
+        """Move the sliders to z, (D,) or (1, D), clipped to the sliders' range; redraw once.
+
+        Raises a ValueError naming the dimensions of z that are NaN or infinite (clipping would
+        silently turn an infinity into the range's end).
+        """
+        z = torch.as_tensor(z, dtype=torch.float32, device="cpu").flatten()
         if z.numel() != self.latent_dim:
             raise ValueError(f"expected a latent code with {self.latent_dim} values, got {z.numel()}")
+        _check_finite_latent(z, self.names)
         self._updating = True
         try:
             for slider, value in zip(self.sliders, z.clamp(*self.value_range).tolist()):
@@ -84,16 +130,23 @@ class LatentSliders:
 
     def sample_prior(self) -> None:
         """Draw z ~ N(0, I) and show its decode."""
-        self.set_latent(torch.randn(self.latent_dim, generator=self._generator))
+        self.set_latent(torch.randn(self.latent_dim, generator=self._generator, device="cpu"))
 
     def reset(self) -> None:
         """All sliders back to 0, the prior's mean."""
-        self.set_latent(torch.zeros(self.latent_dim))
+        self.set_latent(torch.zeros(self.latent_dim, device="cpu"))
 
     def redraw(self) -> None:
+        """Decode the sliders' code and show it; a decode with NaN or inf pixels raises instead."""
         if self._updating:
             return
-        self.image.value = image_png(self.decode(self.latent())[0], self.scale)
+        z = self.latent()
+        images = torch.as_tensor(self.decode(z), device="cpu")
+        bad = _count_non_finite(images)
+        if bad:
+            raise ValueError(f"decode returned {bad} non-finite pixel value(s) (NaN or inf) for "
+                             f"the latent code {z[0].tolist()}; the image was left as it was")
+        self.image.value = image_png(images[0], self.scale)
 
 
 def latent_sliders(model: torch.nn.Module, names: Sequence[str] | None = None,
