@@ -1,3 +1,9 @@
+import errno
+import os
+import re
+import stat
+import tempfile
+
 import pytest
 import torch
 
@@ -73,3 +79,161 @@ def test_checkpoint_folder_prefers_argument_then_environment(monkeypatch, tmp_pa
 def test_non_json_configuration_is_rejected_early():
     with pytest.raises(TypeError):
         checkpoints.full_config(make_model(), {"transform": object()})
+
+
+# --- A broken cache never costs a reader their work ---------------------------------------
+
+def cache_path(tmp_path, model, config=None):
+    """Where train_or_load("toy", model, config) looks for its checkpoint."""
+    full = checkpoints.full_config(model, config or {"epochs": 2})
+    return checkpoints.checkpoint_path("toy", full, tmp_path)
+
+
+def save_truncated(path, model):
+    config = checkpoints.full_config(model, {"epochs": 2})
+    checkpoints.save_checkpoint(path, model, config, {"a": [1.0]})
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+DAMAGES = {
+    "empty": lambda path, model: path.write_bytes(b""),
+    "truncated": save_truncated,
+    "random bytes": lambda path, model: path.write_bytes(bytes(range(256)) * 4),
+    "text": lambda path, model: path.write_text("not a checkpoint\n"),
+    "other keys": lambda path, model: torch.save({"weights": torch.zeros(3)}, path),
+    "unfit weights": lambda path, model: checkpoints.save_checkpoint(
+        path, make_model(hidden=(8,)), checkpoints.full_config(model, {"epochs": 2}), {"a": [1.0]}),
+    "another configuration": lambda path, model: checkpoints.save_checkpoint(
+        path, model, checkpoints.full_config(model, {"epochs": 99}), {"a": [1.0]}),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_checkpoint_is_moved_aside_and_retrained(tmp_path, damage):
+    calls = []
+    model = make_model()
+    path = cache_path(tmp_path, model)
+    DAMAGES[damage](path, model)
+    damaged_bytes = path.read_bytes()
+    with pytest.warns(checkpoints.CheckpointWarning, match=re.escape(str(path))):
+        history = checkpoints.train_or_load("toy", model, {"epochs": 2},
+                                            fake_training(model, calls), directory=tmp_path,
+                                            verbose=False)
+    assert len(calls) == 1 and history["train_loss"] == [3.0, 2.0]
+    assert (tmp_path / f"{path.name}.damaged").read_bytes() == damaged_bytes
+    # the damaged file did not touch the weights: training started from the fresh model
+    for trained, fresh in zip(model.parameters(), make_model().parameters()):
+        assert torch.equal(trained, fresh + 1.0)
+    reloaded = make_model()
+    checkpoints.train_or_load("toy", reloaded, {"epochs": 2}, fake_training(reloaded, calls),
+                              directory=tmp_path, verbose=False)
+    assert len(calls) == 1  # the new checkpoint loads
+
+
+def test_a_file_set_aside_never_overwrites_an_earlier_one(tmp_path):
+    model = make_model()
+    path = cache_path(tmp_path, model)
+    for content in (b"first", b"second"):
+        path.write_bytes(content)
+        with pytest.warns(checkpoints.CheckpointWarning):
+            checkpoints.train_or_load("toy", make_model(), {"epochs": 2}, fake_training(model, []),
+                                      directory=tmp_path, verbose=False)
+    assert (tmp_path / f"{path.name}.damaged").read_bytes() == b"first"
+    assert (tmp_path / f"{path.name}.damaged-2").read_bytes() == b"second"
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_checkpoint_files_are_readable_as_the_umask_allows(tmp_path, umask, mode):
+    model = make_model()
+    old = os.umask(umask)
+    try:
+        checkpoints.save_checkpoint(tmp_path / "toy.pt", model, {}, {"a": [1.0]})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "toy.pt").stat().st_mode) == mode
+
+
+def test_writes_are_flushed_and_fsynced_before_the_rename(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        info = os.fstat(fd)
+        events.append("fsync folder" if stat.S_ISDIR(info.st_mode) else f"fsync {info.st_size > 0}")
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append("replace")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    checkpoints.save_checkpoint(tmp_path / "toy.pt", make_model(), {}, {"a": [1.0]})
+    # "fsync True": the file's bytes had been flushed (it was not empty) when it was fsynced
+    assert events == ["fsync True", "replace", "fsync folder"]
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "/etc/passwd", ".hidden", "x..y", "", "a b"])
+def test_a_name_cannot_escape_the_cache_folder(tmp_path, name):
+    folder = tmp_path / "cache"
+    calls = []
+    with pytest.raises(ValueError, match="name .* is not allowed"):
+        checkpoints.train_or_load(name, make_model(), {}, fake_training(make_model(), calls),
+                                  directory=folder, verbose=False)
+    assert calls == [] and list(tmp_path.iterdir()) == []
+
+
+def deny_writes(folder, monkeypatch, how):
+    """Make ``folder`` unwritable: really (chmod; not for root) or by refusing new files."""
+    folder.mkdir()
+    if how == "chmod":
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            pytest.skip("root writes into read-only folders; the 'refused' variant covers this")
+        folder.chmod(0o500)
+        return
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(folder))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+
+
+@pytest.mark.parametrize("how", ["refused", "chmod"])
+def test_a_read_only_cache_folder_warns_before_training_and_still_returns_the_model(
+        tmp_path, monkeypatch, how):
+    folder = tmp_path / "read-only"
+    deny_writes(folder, monkeypatch, how)
+    model = make_model()
+    warned_before_training = []
+    train = fake_training(model, [])
+    with pytest.warns(checkpoints.CheckpointWarning) as record:
+        history = checkpoints.train_or_load(
+            "toy", model, {}, lambda: warned_before_training.append(len(record)) or train(),
+            directory=folder, verbose=False)
+    folder.chmod(0o700)
+    message = str(record[0].message)
+    assert warned_before_training == [1] and len(record) == 1
+    assert str(folder) in message and checkpoints.CHECKPOINT_ENV_VAR in message
+    assert "not saved" in message.lower()
+    assert history["train_loss"] == [3.0, 2.0] and list(folder.iterdir()) == []
+    for trained, fresh in zip(model.parameters(), make_model().parameters()):
+        assert torch.equal(trained, fresh + 1.0)
+
+
+@pytest.mark.parametrize("failing", ["torch.save", "os.replace"])
+def test_a_full_disk_at_save_time_keeps_the_trained_model(tmp_path, monkeypatch, failing):
+    def disk_full(*args):
+        if failing == "torch.save":
+            args[1].write(b"partial")  # some bytes reach the disk first
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    module, attribute = {"torch.save": (torch, "save"), "os.replace": (os, "replace")}[failing]
+    monkeypatch.setattr(module, attribute, disk_full)
+    model = make_model()
+    with pytest.warns(checkpoints.CheckpointWarning, match="No space left on device"):
+        history = checkpoints.train_or_load("toy", model, {}, fake_training(model, []),
+                                            directory=tmp_path, verbose=False)
+    assert history["train_loss"] == [3.0, 2.0] and "train_seconds" in history
+    assert list(tmp_path.iterdir()) == []  # no temporary file left behind
+    for trained, fresh in zip(model.parameters(), make_model().parameters()):
+        assert torch.equal(trained, fresh + 1.0)

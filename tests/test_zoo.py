@@ -44,3 +44,27 @@ def test_a_change_to_the_face_renderer_invalidates_face_checkpoints(monkeypatch,
     monkeypatch.setattr(faces, "_MOUTH", np.array([0.0, 0.0, 1.0]))  # blue mouths
     zoo.trained("tiny-faces-ae", progress=False, checkpoint_dir=tmp_path)
     assert capsys.readouterr().out.count("Trained tiny-faces-ae") == 2
+
+
+def test_an_edit_to_the_training_code_trains_the_model_anew(monkeypatch, tmp_path, capsys):
+    import types
+
+    recipe = dict(model=dict(kind="autoencoder", image_shape=[3, 32, 32], latent_dim=2,
+                             arch="mlp", hidden=[8]),
+                  data="faces", n_faces=32, epochs=1, batch_size=32, lr=1e-3, seed=0)
+    monkeypatch.setitem(zoo.RECIPES, "tiny-faces-ae", recipe)
+    source, original = tmp_path / "extra_training_code.py", zoo.TRAINING_CODE
+    for text in ("LR = 1e-3\n", "LR = 1e-3\n", "LR = 1e-4\n"):  # same, same, edited
+        source.write_text(text)
+        module = types.ModuleType("extra_training_code")  # a fresh import in a new process
+        module.__file__ = str(source)
+        monkeypatch.setattr(zoo, "TRAINING_CODE", (*original, module))
+        zoo.trained("tiny-faces-ae", progress=False, checkpoint_dir=tmp_path / "cache")
+    out = capsys.readouterr().out
+    assert out.count("Trained tiny-faces-ae") == 2 and out.count("Loaded tiny-faces-ae") == 1
+
+
+def test_the_code_fingerprint_covers_the_modules_that_train_a_model():
+    from vae_utils import data, faces, losses, models, training
+
+    assert {models, losses, training, data, faces} <= set(zoo.TRAINING_CODE)

@@ -5,16 +5,25 @@ configuration (model config, parameter shapes, training settings, seed, data) ex
 weights are loaded; otherwise the model is trained and saved. A changed setting gives a new
 key, so a stale file is never loaded.
 
+A broken cache never costs a reader their work: a damaged or foreign file under a cache name is
+moved aside (``<file>.damaged``) with a :class:`CheckpointWarning` and the model is trained
+again; a folder that cannot be written, or a disk that fills up while saving, gives a warning
+and the trained model, never an error. Files are written atomically (a temporary file, then a
+rename) and durably (fsync before and after the rename).
+
 Folder: the ``directory`` argument > ``$VAE_UTILS_CHECKPOINTS`` > ``./checkpoints``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,6 +32,19 @@ from torch import nn
 
 CHECKPOINT_ENV_VAR = "VAE_UTILS_CHECKPOINTS"
 FORMAT_VERSION = 1
+PAYLOAD_KEYS = {"config_json", "state_dict", "history"}
+# A name becomes a file name inside the cache folder, so it may not hold '/' or start with '.'.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+
+
+class CheckpointError(ValueError):
+    """A file under a checkpoint name that cannot be used: damaged, foreign, or written for
+    another configuration."""
+
+
+class CheckpointWarning(UserWarning):
+    """The cache could not be used as asked (a damaged file, a folder that cannot be written);
+    the model is trained anyway."""
 
 
 def checkpoint_dir(directory: str | os.PathLike | None = None) -> Path:
@@ -47,40 +69,189 @@ def config_key(config: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def checkpoint_path(name: str, config: dict[str, Any],
+                    directory: str | os.PathLike | None = None) -> Path:
+    """The file ``<folder>/<name>-<key>.pt`` for this configuration; ``name`` may only use
+    letters, digits, '.', '_' and '-', so it can never address a file outside the folder."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or ".." in name:
+        raise ValueError(f"checkpoint name {name!r} is not allowed: use letters, digits, '.', '_' "
+                         f"and '-', not starting with '.' and without '..', e.g. 'mnist-vae'")
+    folder = checkpoint_dir(directory)
+    path = folder / f"{name}-{config_key(config)}.pt"
+    folder_abs = Path(os.path.normpath(folder.absolute()))  # lexical: a symlinked file is fine
+    if Path(os.path.normpath(path.absolute())).parent != folder_abs:
+        raise ValueError(f"checkpoint name {name!r} leads outside the folder {folder}")
+    return path
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_directory(folder: Path) -> None:
+    """Make a rename inside ``folder`` durable; skipped where folders cannot be opened (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse to fsync a folder; the rename has still happened
+    finally:
+        os.close(fd)
+
+
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: dict[str, Any],
                     history: dict[str, list[float] | torch.Tensor]) -> None:
     """Write weights, configuration and history (lists of numbers, or tensors such as sample
-    snapshots) atomically: a temporary file, then a rename."""
+    snapshots) atomically and durably: a temporary file in the same folder, flushed and fsynced,
+    renamed over ``path``, then the folder fsynced. The file gets the permissions the umask
+    allows (``0o666 & ~umask``). Raises OSError (full disk, read-only folder) and leaves no
+    temporary file behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"config_json": json.dumps(config, sort_keys=True),
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                "history": {k: v.detach().cpu() if isinstance(v, torch.Tensor) else [float(x) for x in v]
                            for k, v in history.items()}}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
     try:
-        torch.save(payload, tmp)
+        with os.fdopen(fd, "wb") as file:
+            torch.save(payload, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0o600: only the owner could read it
         os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
+    except BaseException:
+        with contextlib.suppress(OSError):
             os.remove(tmp)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _first_line(err: BaseException) -> str:
+    """``ErrorClass: first line of the message``, for a one-line warning."""
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
+
+
+def _read_payload(path: Path) -> dict[str, Any]:
+    """The saved dict, checked to be one of ours; CheckpointError if it cannot be."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # empty, truncated, not a torch file, or it pickles other objects
+        raise CheckpointError(f"checkpoint {path} cannot be read: it is empty, truncated or not a "
+                              f"PyTorch file ({_first_line(err)})") from err
+    if not isinstance(payload, dict) or set(payload) != PAYLOAD_KEYS:
+        found = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
+        raise CheckpointError(f"checkpoint {path} is not a vae_utils checkpoint: expected a dict "
+                              f"with keys {sorted(PAYLOAD_KEYS)}, found {found}")
+    return payload
+
+
+def _check_fits(path: Path, model: nn.Module, state: Any) -> None:
+    """Refuse a state_dict whose names or shapes differ from ``model``'s, *before* loading it:
+    a failed ``load_state_dict`` would leave the model half overwritten."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    state = state if isinstance(state, dict) else {}
+    found = {k: tuple(v.shape) if isinstance(v, torch.Tensor) else None for k, v in state.items()}
+    names = expected.keys() | found.keys()
+    differ = sorted(str(k) for k in names if expected.get(k) != found.get(k))
+    if differ:
+        raise CheckpointError(f"checkpoint {path} holds weights that do not fit "
+                              f"{type(model).__name__}: {len(differ)} tensors are missing, extra "
+                              f"or differently shaped (first: {differ[:3]})")
 
 
 def load_checkpoint(path: str | os.PathLike, model: nn.Module,
                     config: dict[str, Any]) -> dict[str, list[float]]:
     """Load weights into ``model`` and return the saved history.
 
-    Raises ValueError if the file was written for another configuration.
+    Raises CheckpointError (a ValueError) if the file is damaged, is not a checkpoint of this
+    package, does not fit ``model``, or was written for another configuration; ``model`` is
+    then left untouched.
     """
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    saved = json.loads(payload["config_json"])
+    path = Path(path)
+    payload = _read_payload(path)
+    try:
+        saved = json.loads(payload["config_json"])
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"checkpoint {path} has an unreadable configuration "
+                              f"({_first_line(err)})") from err
     if saved != json.loads(json.dumps(config, sort_keys=True)):
-        raise ValueError(f"checkpoint {path} was written for another configuration:\n"
-                         f"  saved:    {saved}\n  expected: {config}")
+        raise CheckpointError(f"checkpoint {path} was written for another configuration:\n"
+                              f"  saved:    {saved}\n  expected: {config}")
+    _check_fits(path, model, payload["state_dict"])
     model.load_state_dict(payload["state_dict"])
     model.eval()
     return payload["history"]
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename ``path`` to the first free name of ``<file>.damaged``, ``<file>.damaged-2``, ...;
+    return the new path (the bytes are kept for inspection)."""
+    target, n = path.with_name(f"{path.name}.damaged"), 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.damaged-{n}")
+    os.replace(path, target)
+    return target
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, CheckpointWarning, stacklevel=4)  # points at train_or_load's caller
+
+
+def _load_or_set_aside(path: Path, model: nn.Module,
+                       full: dict[str, Any]) -> dict[str, list[float]] | None:
+    """The saved history if ``path`` loads into ``model``; None if there is no usable file (a
+    damaged one is moved aside, with a warning, so the model can be trained and saved)."""
+    if not path.exists():
+        return None
+    try:
+        return load_checkpoint(path, model, full)
+    except CheckpointError as err:
+        problem = str(err).splitlines()[0]
+    try:
+        where = f"moved it to {_move_aside(path).name} for inspection"
+    except OSError as err:
+        where = f"could not move it aside ({_first_line(err)}); delete it by hand"
+    _warn(f"{problem}; {where} and training the model again.")
+    return None
+
+
+def _writable_or_warn(folder: Path, name: str) -> bool:
+    """Create ``folder`` and a probe file in it; if that fails, warn now, before training,
+    that ``name`` will be trained but not saved."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-probe-", suffix=".tmp")
+        os.close(fd)
+        os.remove(probe)
+        return True
+    except OSError as err:
+        _warn(f"cannot write checkpoints to {folder.absolute()} ({_first_line(err)}): {name} will "
+              f"be trained but NOT saved, so the next run trains it again. To keep it, point "
+              f"{CHECKPOINT_ENV_VAR} at a writable folder, e.g. "
+              f"`export {CHECKPOINT_ENV_VAR}=$HOME/vae-checkpoints` (or pass directory=...).")
+        return False
+
+
+def _save_or_warn(path: Path, model: nn.Module, full: dict[str, Any],
+                  history: dict[str, list[float]]) -> bool:
+    """Save, or warn (full disk, folder gone read-only...) and go on: the model is trained."""
+    try:
+        save_checkpoint(path, model, full, history)
+        return True
+    except (OSError, RuntimeError) as err:  # RuntimeError: torch's writer reporting a failed write
+        _warn(f"could not save checkpoint {path} ({_first_line(err)}); the trained model is "
+              f"kept in memory but the next run trains it again. Free some space or point "
+              f"{CHECKPOINT_ENV_VAR} at another folder.")
+        return False
 
 
 def train_or_load(
@@ -94,21 +265,25 @@ def train_or_load(
     """Load ``model``'s weights from the cache, or run ``train()`` (which trains ``model`` in
     place and returns its history) and save the result.
 
-    config: plain data (numbers, strings, lists, dicts) describing everything else that
-    changes the result: data, loss, epochs, learning rate, seed... Returns the history, with
-    ``train_seconds`` (the wall time of the original training run).
+    name: letters, digits, '.', '_', '-' (ValueError otherwise). config: plain data (numbers,
+    strings, lists, dicts) describing everything else that changes the result: data, loss,
+    epochs, learning rate, seed... Returns the history, with ``train_seconds`` (the wall time of
+    the original training run). A damaged cache file, an unwritable folder or a failed save
+    give a :class:`CheckpointWarning`, never an error: the model is trained either way.
     """
     full = full_config(model, config)
-    path = checkpoint_dir(directory) / f"{name}-{config_key(full)}.pt"
-    if path.exists():
-        history = load_checkpoint(path, model, full)
+    path = checkpoint_path(name, full, directory)
+    history = _load_or_set_aside(path, model, full)
+    if history is not None:
         if verbose:
             print(f"Loaded {name} from {path.name} (trained in {history['train_seconds'][0]:.0f} s).")
         return history
+    writable = _writable_or_warn(path.parent, name)
     start = time.perf_counter()
     history = dict(train())
     history["train_seconds"] = [time.perf_counter() - start]
-    save_checkpoint(path, model, full, history)
+    saved = writable and _save_or_warn(path, model, full, history)
     if verbose:
-        print(f"Trained {name} in {history['train_seconds'][0]:.0f} s; saved {path.name}.")
+        where = f"saved {path.name}" if saved else "not saved"
+        print(f"Trained {name} in {history['train_seconds'][0]:.0f} s; {where}.")
     return history

@@ -8,6 +8,7 @@ several times faster on a CPU.
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
@@ -17,6 +18,17 @@ from . import faces
 
 DATA_ENV_VAR = "VAE_UTILS_DATA"
 DATASETS = ("mnist", "fashion-mnist", "faces")
+IMAGE_SIDE = 28  # MNIST and Fashion-MNIST images are 28x28
+# An IDX file: a header of big-endian 32-bit ints (magic number, item count, then rows and
+# columns for images), then one unsigned byte per pixel or label.
+IDX_FORMATS = {  # kind: (magic number, header bytes, bytes per item)
+    "images": (0x00000803, 16, IMAGE_SIDE * IMAGE_SIDE),
+    "labels": (0x00000801, 8, 1),
+}
+
+
+class DamagedDataError(ValueError):
+    """A dataset file on disk is truncated or is not the file its name promises."""
 
 
 class ImageData(NamedTuple):
@@ -33,10 +45,54 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     return Path(os.environ.get(DATA_ENV_VAR) or "data")
 
 
+def _idx_count(path: Path, kind: str) -> int:
+    """Check the header and size of an IDX ``kind`` ("images" or "labels") file, reading only
+    its header; return its item count. Raises DamagedDataError naming the file and the problem.
+    """
+    magic_expected, header_size, item_size = IDX_FORMATS[kind]
+    fix = (f"delete it and load the dataset again to download a fresh copy, or point "
+           f"{DATA_ENV_VAR} at a folder with intact files")
+    size = os.path.getsize(path)
+    with open(path, "rb") as file:
+        header = file.read(header_size)
+    if len(header) < header_size:
+        raise DamagedDataError(f"{path} is truncated: {size:,} bytes, less than the "
+                               f"{header_size}-byte header of an IDX {kind} file; {fix}")
+    magic, n, *shape = struct.unpack(f">{header_size // 4}I", header)
+    if magic != magic_expected:
+        raise DamagedDataError(f"{path} is not an IDX {kind} file: it starts with 0x{magic:08x}, "
+                               f"expected 0x{magic_expected:08x}; {fix}")
+    if shape and shape != [IMAGE_SIDE, IMAGE_SIDE]:
+        raise DamagedDataError(f"{path} holds images of {shape[0]}x{shape[1]} pixels, expected "
+                               f"{IMAGE_SIDE}x{IMAGE_SIDE}; {fix}")
+    expected = header_size + n * item_size
+    if size != expected:
+        what = f"{n} images of {IMAGE_SIDE}x{IMAGE_SIDE}" if shape else f"{n} labels"
+        problem = "truncated" if size < expected else "longer than its header says"
+        raise DamagedDataError(f"{path} is {problem}: the header promises {what} ({expected:,} "
+                               f"bytes) but the file has {size:,} bytes; {fix}")
+    return n
+
+
+def check_idx_files(raw: Path, train: bool) -> None:
+    """Check the images and labels files of one split in ``raw`` (those that exist) before
+    torchvision reads them; raise DamagedDataError naming the file and the problem."""
+    prefix = "train" if train else "t10k"
+    images, labels = raw / f"{prefix}-images-idx3-ubyte", raw / f"{prefix}-labels-idx1-ubyte"
+    n_images = _idx_count(images, "images") if images.exists() else None
+    n_labels = _idx_count(labels, "labels") if labels.exists() else None
+    if None not in (n_images, n_labels) and n_images != n_labels:
+        raise DamagedDataError(f"{images} holds {n_images} images but {labels} holds {n_labels} "
+                               f"labels, one per image expected; delete both files and load the "
+                               f"dataset again, or point {DATA_ENV_VAR} at a folder with intact "
+                               f"files")
+
+
 def _torchvision_dataset(name: str, train: bool, root: Path, download: bool) -> ImageData:
     from torchvision import datasets  # imported here: nothing heavy at vae_utils import time
 
     cls = {"mnist": datasets.MNIST, "fashion-mnist": datasets.FashionMNIST}[name]
+    check_idx_files(root / cls.__name__ / "raw", train)
     try:
         ds = cls(root=str(root), train=train, download=download)
     except (RuntimeError, OSError) as err:  # torchvision raises RuntimeError after failed mirrors
@@ -69,6 +125,9 @@ def load_dataset(
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; expected one of {DATASETS}")
     if name == "faces":
+        if not isinstance(n_faces, int) or n_faces < 1:
+            raise ValueError(f"n_faces must be a positive int (how many faces to draw), "
+                             f"got {n_faces!r}")
         images, factors = faces.make_faces(n_faces, seed=seed if train else seed + 1_000_003)
         return ImageData(images, factors)
     return _torchvision_dataset(name, train, data_root(root), download)
@@ -85,7 +144,8 @@ def batches(
     shuffle: bool = False,
     generator: torch.Generator | None = None,
 ) -> Iterator[tuple[torch.Tensor, ...]]:
-    """Yield aligned mini-batches of equally long tensors (the last batch may be smaller)."""
+    """Yield aligned mini-batches of equally long tensors (the last batch may be smaller;
+    empty tensors give no batch). ``generator``: a CPU generator for the shuffled order."""
     if not tensors:
         raise ValueError("batches() needs at least one tensor")
     n = len(tensors[0])
@@ -93,7 +153,10 @@ def batches(
         raise ValueError(f"tensors differ in length: {[len(t) for t in tensors]}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    order = torch.randperm(n, generator=generator) if shuffle else None
+    # The order is drawn on the CPU (a CPU generator gives the same order on any device) and
+    # moved to the tensors' device once.
+    order = (torch.randperm(n, generator=generator, device="cpu").to(tensors[0].device)
+             if shuffle else None)
     for start in range(0, n, batch_size):
         if order is None:
             yield tuple(t[start:start + batch_size] for t in tensors)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from functools import partial
+import inspect
+from functools import cache, partial
+from pathlib import Path
+from types import ModuleType
 from typing import Any, NamedTuple
 
 import torch
@@ -105,6 +108,34 @@ def data_fingerprint(recipe: dict[str, Any]) -> str | None:
     return hashlib.sha256(images.numpy().tobytes()).hexdigest()[:16]
 
 
+# The package code that builds, feeds and trains a model: an edit to any of these files trains
+# every model anew (see :func:`code_fingerprint`). From this module, only the functions that
+# train (below): adding a recipe does not retrain the others.
+TRAINING_CODE: tuple[ModuleType, ...] = (models, losses, training, data, faces)
+
+
+def code_fingerprint() -> str:
+    """A hash of the source files in ``TRAINING_CODE``, part of every checkpoint's key.
+
+    What invalidates a cached model: a change to its recipe, to its model class's config or
+    parameter shapes, to the procedural faces it sees, or to *any byte* of ``TRAINING_CODE``'s
+    files or of this module's :func:`trained` and :func:`recipe_data` (a comment too: the hash
+    cannot tell which edits change the weights). Computed once per process: an edit made while
+    a notebook's kernel runs counts from its next restart.
+    """
+    return _source_hash(TRAINING_CODE, (trained, recipe_data))
+
+
+@cache
+def _source_hash(modules: tuple[ModuleType, ...], functions: tuple = ()) -> str:
+    digest = hashlib.sha256()
+    for module in modules:
+        digest.update(Path(module.__file__).read_bytes())
+    for function in functions:
+        digest.update(inspect.getsource(function).encode())
+    return digest.hexdigest()[:16]
+
+
 def trained(name: str, device: torch.device | str = "cpu", progress: bool = True,
             checkpoint_dir: str | None = None) -> Trained:
     """Load the model ``name`` from the checkpoint cache, or train it from its recipe."""
@@ -133,6 +164,7 @@ def trained(name: str, device: torch.device | str = "cpu", progress: bool = True
                             batch_size=recipe["batch_size"], lr=recipe["lr"], device=device,
                             seed=recipe["seed"], progress=progress, desc=name)
 
-    key = dict(recipe, data_fingerprint=data_fingerprint(recipe))
+    key = dict(recipe, data_fingerprint=data_fingerprint(recipe),
+               code_fingerprint=code_fingerprint())
     history = checkpoints.train_or_load(name, model, key, train, directory=checkpoint_dir)
     return Trained(model.to(device).eval(), history)
