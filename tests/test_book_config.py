@@ -43,3 +43,11 @@ def test_every_chapter_is_in_the_table_of_contents_and_exists():
         assert any((ROOT / f"{entry}{suffix}").exists() for suffix in (".md", ".ipynb")), entry
     for path in NOTEBOOKS:
         assert str(path.relative_to(ROOT).with_suffix("")) in listed, f"{path.name} is not in _toc.yml"
+
+
+def test_every_environment_the_makefile_creates_is_kept_out_of_the_book():
+    """Sphinx would otherwise read the Markdown files inside installed packages."""
+    venvs = re.findall(r"^VENV\w* := (\S+)$", (ROOT / "Makefile").read_text(), re.M)
+    assert len(venvs) >= 2, venvs
+    for venv in venvs:
+        assert venv in CONFIG["exclude_patterns"], f"{venv} is not in _config.yml's exclude_patterns"

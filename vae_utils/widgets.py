@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .models import non_finite_count
 from .viz import Decode
 
 
@@ -32,16 +33,12 @@ def _check_finite_latent(z: torch.Tensor, names: Sequence[str]) -> None:
         raise ValueError(f"a latent code must be finite; not finite in dimension(s) {listed}")
 
 
-def _count_non_finite(images: torch.Tensor) -> int:
-    return int((~torch.isfinite(images)).sum().item())
-
-
 def image_png(image: torch.Tensor, scale: int = 4) -> bytes:
     """image: (C, H, W) in [0, 1], C = 1 or 3 -> PNG bytes, enlarged ``scale`` times (nearest)."""
     if image.ndim != 3 or image.shape[0] not in (1, 3):
         raise ValueError(f"expected one image of shape (1 or 3, H, W), got {tuple(image.shape)}")
     image = image.detach().to("cpu", torch.float32)
-    bad = _count_non_finite(image)
+    bad = non_finite_count(image)
     if bad:
         raise ValueError(f"the image has {bad} non-finite pixel value(s) (NaN or inf) out of "
                          f"{image.numel()}; it would be drawn as garbage")
@@ -142,7 +139,7 @@ class LatentSliders:
             return
         z = self.latent()
         images = torch.as_tensor(self.decode(z), device="cpu")
-        bad = _count_non_finite(images)
+        bad = non_finite_count(images)
         if bad:
             raise ValueError(f"decode returned {bad} non-finite pixel value(s) (NaN or inf) for "
                              f"the latent code {z[0].tolist()}; the image was left as it was")
