@@ -12,7 +12,7 @@ VAE_UTILS_CHECKPOINTS ?= $(CURDIR)/checkpoints
 export VAE_UTILS_DATA VAE_UTILS_CHECKPOINTS
 export TQDM_DISABLE ?= 1
 
-.PHONY: book test install clean install-widgets7 test-widgets7
+.PHONY: book test install clean install-widgets7 test-widgets7 mathjax
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,24 @@ $(BIN)/.installed: requirements.txt pyproject.toml
 
 install: $(BIN)/.installed
 
-book: install
+# MathJax is served from the site itself (a workshop room without internet still sees formulas):
+# the npm package's combined TeX/MathML component, its fonts and the parts it loads on demand,
+# copied into _mathjax/, which _config.yml's html_extra_path puts at the site's root.
+MATHJAX_VERSION := 3.2.2
+MATHJAX_NPM := .cache/npm/node_modules/mathjax/es5
+MATHJAX_SITE := _mathjax/mathjax
+
+$(MATHJAX_SITE)/tex-mml-chtml.js:
+	rm -rf _mathjax
+	npm install --silent --no-audit --no-fund --no-save --prefix .cache/npm mathjax@$(MATHJAX_VERSION)
+	mkdir -p $(MATHJAX_SITE)/output
+	cp -r $(MATHJAX_NPM)/tex-mml-chtml.js $(MATHJAX_NPM)/a11y $(MATHJAX_NPM)/adaptors \
+		$(MATHJAX_NPM)/input $(MATHJAX_NPM)/ui $(MATHJAX_SITE)/
+	cp -r $(MATHJAX_NPM)/output/chtml $(MATHJAX_SITE)/output/
+
+mathjax: $(MATHJAX_SITE)/tex-mml-chtml.js
+
+book: install mathjax
 	$(BIN)/jupyter-book build . --all -W -n --keep-going
 	@echo "The website is in _build/html/index.html"
 
@@ -58,11 +75,11 @@ install-widgets7: $(BIN7)/.installed
 test-widgets7: install install-widgets7
 	$(TEST_WIDGETS7)
 
-test: install install-widgets7
+test: install install-widgets7 mathjax
 	status=0; \
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --durations=10 book tests || status=1; \
 	$(TEST_WIDGETS7) || status=1; \
 	exit $$status
 
 clean:
-	rm -rf _build checkpoints
+	rm -rf _build checkpoints _mathjax
