@@ -15,7 +15,7 @@ from book_files import NOTEBOOKS, REPOSITORY_URL, ROOT
 class LinkParser(HTMLParser):
     def __init__(self):
         super().__init__()
-        self.hrefs, self.images = [], []
+        self.hrefs, self.images, self.scripts = [], [], []
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -23,6 +23,8 @@ class LinkParser(HTMLParser):
             self.hrefs.append(attrs["href"])
         if tag == "img" and attrs.get("src"):
             self.images.append(attrs["src"])
+        if tag == "script" and attrs.get("src"):
+            self.scripts.append(attrs["src"])
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +73,15 @@ def test_pages_show_no_errors_and_the_playground_explains_its_static_figures(htm
         assert "Traceback (most recent call last)" not in text, page.name
     playground = (html_dir / "book" / "04_latent_playground.html").read_text()
     assert "no kernel runs" in playground
+
+
+def test_math_is_typeset_by_mathjax_served_from_the_site_itself(html_dir):
+    """Offline (a workshop room without internet) the formulas must still render."""
+    page = html_dir / "book" / "03_vae.html"
+    mathjax = [src for src in parse(page).scripts if "mathjax" in src.lower()]
+    assert mathjax, "the VAE chapter's formulas load no MathJax"
+    for src in mathjax:
+        assert not src.startswith(("http:", "https:", "//")), f"MathJax comes from {src}"
+        assert (page.parent / unquote(src.split("?")[0])).resolve().is_file(), src
+    fonts = list((html_dir / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
+    assert len(fonts) > 10, "MathJax's fonts were not copied into the site"
