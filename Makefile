@@ -38,8 +38,10 @@ $(MATHJAX_SITE)/tex-mml-chtml.js:
 
 mathjax: $(MATHJAX_SITE)/tex-mml-chtml.js
 
+# The website leaves out the checkpoint cache's "Loaded ... / Trained ..." lines (Jupyter and
+# Colab keep them).
 book: install mathjax
-	$(BIN)/jupyter-book build . --all -W -n --keep-going
+	VAE_UTILS_CACHE_MESSAGES=0 $(BIN)/jupyter-book build . --all -W -n --keep-going
 	@echo "The website is in _build/html/index.html"
 
 # The latent sliders must also work with Colab's ipywidgets 7.7.1: a second, small venv holds

@@ -1,6 +1,7 @@
 """Build the whole book as the README does (every notebook executed, warnings are errors) and
 check the HTML a reader gets. Slow: a few minutes with warm checkpoints."""
 
+import os
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -34,7 +35,8 @@ def html_dir(tmp_path_factory) -> Path:
     result = subprocess.run(
         [str(jupyter_book), "build", str(ROOT), "--all", "-W", "-n", "--keep-going",
          "--path-output", str(out)],
-        capture_output=True, text=True, timeout=1800)
+        capture_output=True, text=True, timeout=1800,
+        env={**os.environ, "VAE_UTILS_CACHE_MESSAGES": "0"})  # as `make book` builds it
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
     return out / "_build" / "html"
 
@@ -85,3 +87,13 @@ def test_math_is_typeset_by_mathjax_served_from_the_site_itself(html_dir):
         assert (page.parent / unquote(src.split("?")[0])).resolve().is_file(), src
     fonts = list((html_dir / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
     assert len(fonts) > 10, "MathJax's fonts were not copied into the site"
+
+
+def test_pages_load_no_script_from_another_host_and_show_no_cache_messages(html_dir):
+    """Offline readers get the whole page; the cache's log lines stay in Jupyter and Colab."""
+    for page in html_dir.rglob("*.html"):
+        for src in parse(page).scripts:
+            assert not src.startswith(("http:", "https:", "//")), f"{page.name} loads {src}"
+    for page in (html_dir / "book").glob("*.html"):
+        text = page.read_text()
+        assert "Loaded mnist" not in text and "; saved " not in text, page.name

@@ -237,3 +237,13 @@ def test_a_full_disk_at_save_time_keeps_the_trained_model(tmp_path, monkeypatch,
     assert list(tmp_path.iterdir()) == []  # no temporary file left behind
     for trained, fresh in zip(model.parameters(), make_model().parameters()):
         assert torch.equal(trained, fresh + 1.0)
+
+
+def test_cache_messages_can_be_silenced_for_the_website(tmp_path, monkeypatch, capsys):
+    model = make_model()
+    monkeypatch.setenv(checkpoints.MESSAGES_ENV_VAR, "0")
+    checkpoints.train_or_load("toy", model, {}, fake_training(model, []), directory=tmp_path)
+    assert capsys.readouterr().out == ""
+    monkeypatch.delenv(checkpoints.MESSAGES_ENV_VAR)
+    checkpoints.train_or_load("toy", model, {}, fake_training(model, []), directory=tmp_path)
+    assert "Loaded toy" in capsys.readouterr().out

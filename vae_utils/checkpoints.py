@@ -31,6 +31,9 @@ import torch
 from torch import nn
 
 CHECKPOINT_ENV_VAR = "VAE_UTILS_CHECKPOINTS"
+MESSAGES_ENV_VAR = "VAE_UTILS_CACHE_MESSAGES"
+"""Set to 0 to silence the "Loaded ... / Trained ..." lines (the website's build does: they
+belong in Jupyter and Colab, not on the book's pages). Warnings are never silenced."""
 FORMAT_VERSION = 1
 PAYLOAD_KEYS = {"config_json", "state_dict", "history"}
 # A name becomes a file name inside the cache folder, so it may not hold '/' or start with '.'.
@@ -260,7 +263,7 @@ def train_or_load(
     config: dict[str, Any],
     train: Callable[[], dict[str, list[float]]],
     directory: str | os.PathLike | None = None,
-    verbose: bool = True,
+    verbose: bool | None = None,
 ) -> dict[str, list[float]]:
     """Load ``model``'s weights from the cache, or run ``train()`` (which trains ``model`` in
     place and returns its history) and save the result.
@@ -270,7 +273,11 @@ def train_or_load(
     epochs, learning rate, seed... Returns the history, with ``train_seconds`` (the wall time of
     the original training run). A damaged cache file, an unwritable folder or a failed save
     give a :class:`CheckpointWarning`, never an error: the model is trained either way.
+    verbose: print one line saying what was loaded or trained; None: unless
+    ``$VAE_UTILS_CACHE_MESSAGES`` is 0.
     """
+    if verbose is None:
+        verbose = os.environ.get(MESSAGES_ENV_VAR, "1").lower() not in ("0", "false", "no")
     full = full_config(model, config)
     path = checkpoint_path(name, full, directory)
     history = _load_or_set_aside(path, model, full)
