@@ -10,7 +10,6 @@ crashed every GPU run of the old fit loop).
 The tests below it train on CUDA and MPS where present and are skipped here.
 """
 
-from functools import partial
 
 import matplotlib
 

@@ -208,8 +208,10 @@ def frechet_distance(real_features: torch.Tensor, fake_features: torch.Tensor) -
     fake_features = torch.as_tensor(fake_features, device="cpu")
     _check_feature_sets(real_features, fake_features, min_rows=2)
     real, fake = real_features.double(), fake_features.double()
+    features = real.shape[1]
     mu_r, mu_g = real.mean(0), fake.mean(0)
-    cov_r, cov_g = torch.cov(real.T).reshape(real.shape[1], -1), torch.cov(fake.T).reshape(fake.shape[1], -1)
+    cov_r = torch.cov(real.T).reshape(features, features)  # reshape: F = 1 gives a scalar
+    cov_g = torch.cov(fake.T).reshape(features, features)
     eigenvalues, eigenvectors = torch.linalg.eigh(cov_r)
     sqrt_r = eigenvectors @ torch.diag(eigenvalues.clamp(min=0).sqrt()) @ eigenvectors.T
     middle = sqrt_r @ cov_g @ sqrt_r

@@ -182,16 +182,17 @@ def run_epochs(step: Step, tensors: tuple[torch.Tensor, ...], *, epochs: int, ba
 
 
 def check_training_data(model: nn.Module, tensors: tuple[torch.Tensor, ...],
-                        batch_size: int = 2) -> None:
+                        batch_size: int | None = None) -> None:
     """Validate a dataset once (image shape, dtype, range and finite values; class labels)
     instead of on every batch, and refuse batches of one item under BatchNorm.
 
-    tensors: (images (N, C, H, W) in [0, 1], optional labels (N,) ...) as the model takes them."""
+    tensors: (images (N, C, H, W) in [0, 1], optional labels (N,) ...) as the model takes them;
+    batch_size: the training batch size (None for data that is only evaluated)."""
     if hasattr(model, "image_shape"):
         check_images(tensors[0], model.image_shape)
     if hasattr(model, "n_classes") and len(tensors) > 1 and not tensors[1].is_floating_point():
         check_labels(tensors[1], model.n_classes)
-    if batch_size < 2 and _has_batchnorm(model):
+    if batch_size is not None and batch_size < 2 and _has_batchnorm(model):
         raise ValueError(f"batch_size {batch_size}: a model with BatchNorm needs batches of at "
                          "least 2 items to train")
 
