@@ -15,12 +15,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from functools import partial  # noqa: E402
+
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 from torch.utils._pytree import tree_flatten  # noqa: E402
 
-from vae_utils import faces, losses, metrics, models, training, viz, zoo  # noqa: E402
+from vae_utils import data, faces, losses, metrics, models, training, viz, zoo  # noqa: E402
 
 
 class NoMetaTensors(TorchDispatchMode):
@@ -60,6 +62,9 @@ def small_models():
         "cvae": models.ConditionalVAE((1, 28, 28), latent_dim=2, n_classes=10, hidden=(16,)),
         "classifier": models.Classifier(),
         "gan": models.GAN((1, 28, 28), latent_dim=4, hidden=(16, 32)),
+        "binarized_vae": models.VAE((1, 28, 28), latent_dim=2, hidden=(16,), binarize=True),
+        "gaussian_vae": models.VAE((1, 28, 28), latent_dim=2, hidden=(16,),
+                                   likelihood="gaussian", sigma=0.1),
     }
 
 
@@ -77,6 +82,12 @@ def train_every_kind(nets: dict, images: torch.Tensor, labels: torch.Tensor, dev
     history = training.fit_gan(nets["gan"], images, epochs=1, batch_size=16, n_snapshots=2,
                                device=device, progress=False)
     assert history["snapshots"].shape == (1, 2, 1, 28, 28)
+    # The likelihood variants: dynamic binarisation, a Gaussian decoder, free bits, cosine lr.
+    for model in (nets["binarized_vae"], nets["gaussian_vae"]):
+        history = training.fit(model, partial(losses.vae_batch_loss, free_bits=0.5), images,
+                               test_data=images, epochs=1, batch_size=16, device=device,
+                               progress=False, lr_schedule="cosine")
+        assert len(history["train_loss"]) == 1
 
 
 def test_every_fit_loop_names_the_device_of_what_it_creates(meta_default):
@@ -96,6 +107,17 @@ def test_every_metric_and_figure_helper_names_its_devices(meta_default, tmp_path
     vae, gan, classifier = nets["vae"].eval(), nets["gan"].eval(), nets["classifier"].eval()
 
     assert metrics.iwae_nll(vae, images[:8], k=3) > 0
+    assert metrics.iwae_log_likelihoods(nets["gaussian_vae"].eval(), images[:8], k=3).shape == (8,)
+    binary = data.binarized(images)
+    posterior = metrics.encode_all(vae, binary)
+    units = metrics.active_units(posterior)
+    assert units.kl.device.type == "cpu"
+    samples = metrics.posterior_samples(posterior, torch.Generator(device="cpu").manual_seed(0))
+    r2 = metrics.probe_r2(samples[:200], factors[:200], samples[200:], factors[200:])
+    probe = metrics.fit_probe(posterior.mu, factors)
+    changes = metrics.slider_factor_changes(viz.decoder_images(vae),
+                                            lambda x: probe(metrics.encode_all(vae, x).mu), 2)
+    assert r2.shape == (3,) and changes.shape == (2, 3)
     latents = vae.encode(images)[0]
     mi = metrics.mutual_information_matrix(latents.detach(), factors, bins=5)
     metrics.mig(mi)

@@ -60,3 +60,50 @@ def test_batch_size_does_not_change_the_per_image_loss():
     doubled = models.VAEOutput(*(torch.cat([t, t]) for t in out))
     assert torch.allclose(losses.elbo_loss(out, x).loss,
                           losses.elbo_loss(doubled, torch.cat([x, x])).loss)
+
+
+def test_gaussian_nll_is_the_normal_log_density_of_the_pixels():
+    torch.manual_seed(0)
+    logits, x = torch.randn(3, 3, 4, 4), torch.rand(3, 3, 4, 4)
+    expected = -Normal(torch.sigmoid(logits), 0.1).log_prob(x).flatten(1).sum(1)
+    assert torch.allclose(losses.gaussian_nll(logits, x, sigma=0.1), expected, atol=1e-4)
+    assert torch.equal(losses.reconstruction_nll(logits, x, "gaussian", 0.1),
+                       losses.gaussian_nll(logits, x, 0.1))
+    with pytest.raises(ValueError, match="needs sigma"):
+        losses.reconstruction_nll(logits, x, "gaussian")
+    with pytest.raises(ValueError, match="unknown likelihood 'laplace'"):
+        losses.reconstruction_nll(logits, x, "laplace")
+
+
+def test_the_cross_entropy_of_grey_images_has_the_entropy_floor():
+    x = torch.tensor([[[[0.5, 0.0], [1.0, 0.2]]]])
+    floor = losses.bernoulli_floor(x)
+    entropy = lambda p: -(p * math.log(p) + (1 - p) * math.log(1 - p))  # noqa: E731
+    assert floor.item() == pytest.approx(entropy(0.5) + entropy(0.2), rel=1e-5)
+    best = losses.bernoulli_nll(torch.logit(x.clamp(1e-6, 1 - 1e-6)), x)  # perfect prediction
+    assert best.item() == pytest.approx(floor.item(), abs=1e-3)
+    assert losses.bernoulli_floor(torch.tensor([[[[0.0, 1.0]]]])).item() == 0.0  # binary: no floor
+
+
+def test_dynamic_binarisation_draws_fresh_binary_images_with_the_grey_levels_as_means():
+    torch.manual_seed(0)
+    x = torch.full((20_000, 1, 1, 1), 0.3)
+    first, second = losses.binarize(x), losses.binarize(x)
+    assert set(first.unique().tolist()) == {0.0, 1.0}
+    assert first.mean().item() == pytest.approx(0.3, abs=0.01)
+    assert not torch.equal(first, second)
+
+
+def test_the_vae_loss_follows_the_models_likelihood():
+    torch.manual_seed(0)
+    x = torch.rand(4, 3, 8, 8)
+    gaussian = models.VAE((3, 8, 8), 2, hidden=(8,), likelihood="gaussian", sigma=0.2)
+    torch.manual_seed(1)
+    terms = losses.vae_batch_loss(gaussian, x)
+    torch.manual_seed(1)
+    out = gaussian(x)
+    assert torch.allclose(terms.recon, losses.gaussian_nll(out.logits, x, 0.2).mean())
+    with pytest.raises(ValueError, match="sigma > 0"):
+        models.VAE((3, 8, 8), 2, likelihood="gaussian")
+    with pytest.raises(ValueError, match="needs the bernoulli likelihood"):
+        models.VAE((3, 8, 8), 2, likelihood="gaussian", sigma=0.1, binarize=True)

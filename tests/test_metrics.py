@@ -79,6 +79,61 @@ def test_a_factor_copied_into_two_latents_has_no_gap():
     assert gaps[0] < 1e-6 and gaps[1] > 0.9
 
 
+def switched_on_and_off_posterior(factors: torch.Tensor) -> metrics.Posterior:
+    """z1 encodes factor 0 sharply; z2 is switched off (q = N(0, 1) but for a mean that follows
+    factor 1 by a hair, as a collapsed VAE dimension's mean does); z3 is the prior exactly."""
+    n = len(factors)
+    mu = torch.stack([4 * factors[:, 0] - 2, 1e-3 * factors[:, 1], torch.zeros(n)], dim=1)
+    logvar = torch.stack([torch.full((n,), -12.0), torch.zeros(n), torch.zeros(n)], dim=1)
+    return metrics.Posterior(mu, logvar)
+
+
+def test_a_switched_off_dimension_scores_near_zero_on_samples_but_not_on_means():
+    factors, _ = factors_and_noise()
+    posterior = switched_on_and_off_posterior(factors)
+    on_means = metrics.mutual_information_matrix(posterior.mu, factors)
+    assert on_means[1, 1] > 0.9  # the estimator on means credits the switched-off z2 with factor 1
+    samples = metrics.posterior_samples(posterior, torch.Generator().manual_seed(123))
+    on_samples = metrics.mutual_information_matrix(samples, factors)
+    assert on_samples[0, 0] > 0.9  # the sharp dimension keeps its information
+    assert on_samples[1:].max() < 0.05
+    assert metrics.latent_labels(on_samples, ["a", "b", "c"]) == ["a", "z2", "z3"]
+
+
+def test_active_units_by_kl_and_by_the_covariance_criterion():
+    factors, _ = factors_and_noise()
+    posterior = switched_on_and_off_posterior(factors)
+    units = metrics.active_units(posterior)
+    assert units.active.tolist() == [True, False, False]
+    # KL per dimension: z3 is the prior exactly; z1's closed form averaged over the uniform factor.
+    mu, logvar = posterior
+    expected_kl = (0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar)).mean(0)
+    assert torch.allclose(units.kl, expected_kl, atol=1e-5)
+    assert units.kl[2] == 0 and units.kl[1] < 1e-6 and units.kl[0] > 3
+    assert units.activity[0] == pytest.approx(16 / 12, rel=0.05)  # Var(4U) for U ~ Uniform(0, 1)
+    with pytest.raises(ValueError, match="same shape"):
+        metrics.active_units(metrics.Posterior(mu, logvar[:, :2]))
+
+
+def test_probe_r2_reads_a_factor_from_any_dimension_and_nothing_from_noise():
+    factors, noise = factors_and_noise(n=4000)
+    # Factor 0 sits in z1; factor 1 is spread over z2 and z3 (their sum): both are readable.
+    # Factor 2 is absent from the code.
+    latents = torch.stack([2 * factors[:, 0] - 1, factors[:, 1] + noise[:, 0],
+                           factors[:, 1] - noise[:, 0]], dim=1)
+    r2 = metrics.probe_r2(latents[:3000], factors[:3000], latents[3000:], factors[3000:])
+    assert r2[0] > 0.999 and r2[1] > 0.999
+    assert abs(r2[2]) < 0.02
+    u = latents[:, :1]  # uniform on [-1, 1]: u^2 is uncorrelated with u, so only the squared
+    squared = metrics.probe_r2(u[:3000], u[:3000] ** 2, u[3000:], u[3000:] ** 2)  # terms read it
+    assert squared[0] > 0.999
+    # A factor that is the product of two dimensions (a curved direction) is read too.
+    product = (latents[:, 0] * latents[:, 1]).unsqueeze(1)
+    assert metrics.probe_r2(latents[:3000], product[:3000], latents[3000:], product[3000:])[0] > 0.99
+    with pytest.raises(ValueError, match="expected latents"):
+        metrics.probe_r2(latents[:10], factors[:20], latents, factors)
+
+
 def test_latent_labels_name_only_clearly_tied_dimensions_once_each():
     mi = torch.tensor([[0.9, 0.0, 0.1],    # z1: clearly factor a
                        [0.5, 0.0, 0.0],    # z2: also a, but z1 knows more
@@ -211,3 +266,37 @@ def test_empty_and_non_finite_inputs_to_the_other_metrics_get_clear_errors():
     latents[0, 1] = float("nan")
     with pytest.raises(ValueError, match="latents has 1 NaN"):
         metrics.mutual_information_matrix(latents, torch.rand(400, 2))
+
+
+def test_slider_factor_changes_find_the_factor_each_slider_moves():
+    """A 'decoder' whose images are the factors themselves: slider 0 moves factor 2, slider 1
+    moves factor 0 (and a little of factor 1), slider 2 is dead."""
+    mixing = torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.2, 0.0], [0.0, 0.0, 0.0]])  # (D, K)
+
+    def decode(z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(z @ mixing)
+
+    changes = metrics.slider_factor_changes(decode, lambda images: images, latent_dim=3, span=2.0)
+    assert changes.shape == (3, 3)
+    assert changes[0].argmax() == 2 and changes[1].argmax() == 0
+    assert changes[2].abs().max() == 0
+    assert changes[0, 2].item() == pytest.approx(2 * torch.sigmoid(torch.tensor(2.0)).item() - 1, rel=1e-5)
+    # Scaled by each factor's spread: slider 1 moves factor 1 less than factor 0 in raw units,
+    # but more when counted in factor 1's (ten times smaller) standard deviation.
+    scaled = metrics.slider_factor_changes(decode, lambda images: images, 3,
+                                           scale=torch.tensor([1.0, 0.1, 1.0]))
+    assert changes[1, 1] < changes[1, 0] and scaled[1].argmax() == 1
+    assert scaled[1, 1].item() == pytest.approx(10 * changes[1, 1].item(), rel=1e-5)
+    with pytest.raises(ValueError, match="3 positive numbers"):
+        metrics.slider_factor_changes(decode, lambda images: images, 3, scale=torch.ones(2))
+
+
+def test_a_fitted_probe_predicts_new_codes_and_checks_their_width():
+    factors, noise = factors_and_noise(n=2000)
+    latents = torch.stack([factors[:, 0] + factors[:, 1], factors[:, 0] - factors[:, 1],
+                           factors[:, 2]], dim=1)
+    targets = torch.cat([factors, (factors[:, 0] * factors[:, 1]).unsqueeze(1)], dim=1)  # + a product
+    probe = metrics.fit_probe(latents[:1500], targets[:1500])
+    assert torch.allclose(probe(latents[1500:]), targets[1500:], atol=0.02)
+    with pytest.raises(ValueError, match=r"reads codes \(M, 3\)"):
+        probe(latents[:, :2])

@@ -227,3 +227,41 @@ def test_epoch_times_are_read_after_synchronising_the_device(small_faces, monkey
     training.fit(small_vae(), losses.vae_batch_loss, small_faces, epochs=2, batch_size=64,
                  progress=False)
     assert synced == ["cpu"] * 4  # before and after every epoch
+
+
+def test_the_cosine_schedule_ends_at_a_twentieth_of_the_learning_rate(small_faces):
+    """Adam's learning rate, read after every step, falls from lr to lr / 20 along a cosine."""
+    model = models.VAE((3, 32, 32), 2, hidden=(16,))
+    seen: list[float] = []
+    original = torch.optim.Adam.step
+
+    def spy(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    torch.optim.Adam.step = spy
+    try:
+        training.fit(model, losses.vae_batch_loss, small_faces, epochs=3, batch_size=16, lr=1e-2,
+                     progress=False, lr_schedule="cosine")
+    finally:
+        torch.optim.Adam.step = original
+    steps = 3 * math.ceil(len(small_faces) / 16)
+    assert len(seen) == steps and seen[0] == pytest.approx(1e-2)
+    assert all(a >= b for a, b in zip(seen, seen[1:]))
+    assert seen[-1] == pytest.approx(5e-4 + (1e-2 - 5e-4) * (1 + math.cos(math.pi * (steps - 1) / steps)) / 2)
+    with pytest.raises(ValueError, match="unknown lr_schedule 'step'"):
+        training.fit(model, losses.vae_batch_loss, small_faces, epochs=1, lr_schedule="step")
+
+
+def test_the_test_set_can_be_evaluated_after_the_last_epoch_only(small_faces):
+    training.seed_everything(0)
+    every = training.fit(models.VAE((3, 32, 32), 2, hidden=(16,)), losses.vae_batch_loss,
+                         small_faces[:192], test_data=small_faces[192:], epochs=3, batch_size=64,
+                         progress=False)
+    training.seed_everything(0)
+    last = training.fit(models.VAE((3, 32, 32), 2, hidden=(16,)), losses.vae_batch_loss,
+                        small_faces[:192], test_data=small_faces[192:], epochs=3, batch_size=64,
+                        progress=False, test_every_epoch=False)
+    assert len(every["test_loss"]) == 3 and len(last["test_loss"]) == 1
+    assert last["train_loss"] == every["train_loss"]
+    assert last["test_loss"][0] == pytest.approx(every["test_loss"][-1], rel=0.05)

@@ -61,3 +61,10 @@ def test_heatmap_and_posterior_bars_check_their_shapes():
     assert isinstance(viz.posterior_bars(torch.zeros(4), torch.ones(4)), Figure)
     with pytest.raises(ValueError, match="differ in shape"):
         viz.posterior_bars(torch.zeros(4), torch.ones(3))
+
+
+def test_a_test_value_from_the_last_epoch_only_is_drawn_at_the_last_epoch():
+    fig = viz.loss_curves({"train_loss": [3.0, 2.0, 1.0], "test_loss": [1.5]}, ["train_loss"])
+    test_line = fig.axes[0].lines[1]
+    assert list(test_line.get_xdata()) == [3] and list(test_line.get_ydata()) == [1.5]
+    fig.clf()

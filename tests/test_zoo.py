@@ -68,3 +68,35 @@ def test_the_code_fingerprint_covers_the_modules_that_train_a_model():
     from vae_utils import data, faces, losses, models, training
 
     assert {models, losses, training, data, faces} <= set(zoo.TRAINING_CODE)
+
+
+def test_variants_are_settings_with_their_own_checkpoint(monkeypatch, tmp_path, capsys):
+    recipe = dict(model=dict(kind="vae", image_shape=[3, 32, 32], latent_dim=2, arch="mlp",
+                             hidden=[16]),
+                  data="faces", n_faces=64, epochs=1, batch_size=32, lr=1e-3, beta=1.0, seed=0)
+    monkeypatch.setitem(zoo.RECIPES, "tiny-faces-vae", recipe)
+    assert zoo.variant("tiny-faces-vae", beta=4.0)[0] == "tiny-faces-vae-beta4"
+    assert zoo.variant("tiny-faces-vae", beta=1.0, seed=0)[0] == "tiny-faces-vae"  # the recipe's own
+    name, changed = zoo.variant("tiny-faces-vae", beta=0.5, seed=2)
+    assert name == "tiny-faces-vae-beta0.5-seed2" and changed["beta"] == 0.5 and changed["seed"] == 2
+    assert zoo.RECIPES["tiny-faces-vae"]["beta"] == 1.0  # the recipe itself is untouched
+
+    plain = zoo.trained("tiny-faces-vae", progress=False, checkpoint_dir=tmp_path)
+    strong = zoo.trained("tiny-faces-vae", beta=4.0, progress=False, checkpoint_dir=tmp_path)
+    out = capsys.readouterr().out
+    assert "Trained tiny-faces-vae " in out and "Trained tiny-faces-vae-beta4 " in out
+    assert plain.history["train_kl"] != strong.history["train_kl"]
+    zoo.trained("tiny-faces-vae", beta=4.0, progress=False, checkpoint_dir=tmp_path)
+    assert "Loaded tiny-faces-vae-beta4 " in capsys.readouterr().out
+    assert len(list(tmp_path.glob("tiny-faces-vae-beta4-*.pt"))) == 1
+
+
+def test_bad_variant_settings_get_clear_errors():
+    with pytest.raises(ValueError, match="has no beta"):
+        zoo.variant("mnist-gan", beta=4.0)
+    with pytest.raises(ValueError, match="seed must be an int"):
+        zoo.variant("mnist-vae", seed=-1)
+    with pytest.raises(ValueError, match="beta must be a number > 0"):
+        zoo.variant("faces-vae", beta=0)
+    with pytest.raises(ValueError, match="unknown setting 'lr'"):
+        zoo.variant("faces-vae", lr=1.0)

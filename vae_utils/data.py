@@ -163,3 +163,18 @@ def batches(
         else:
             idx = order[start:start + batch_size]
             yield tuple(t[idx] for t in tensors)
+
+
+def binarized(images: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """One fixed binarisation of grey-level images: pixel ~ Bernoulli(grey level), drawn with a
+    CPU generator seeded by ``seed`` (the same seed gives the same binary test set everywhere).
+
+    images: (N, C, H, W) in [0, 1] on the CPU -> (N, C, H, W) float32 of 0s and 1s.
+    """
+    if not isinstance(images, torch.Tensor):
+        images = torch.as_tensor(images, device="cpu")
+    if images.device.type != "cpu":
+        raise ValueError(f"binarized() draws on the CPU; pass CPU images, got {images.device}")
+    if images.numel() and (images.min() < 0 or images.max() > 1 or not torch.isfinite(images).all()):
+        raise ValueError("binarized() needs finite grey levels in [0, 1]")
+    return torch.bernoulli(images.float(), generator=torch.Generator(device="cpu").manual_seed(seed))

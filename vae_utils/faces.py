@@ -11,7 +11,7 @@ Every factor is a number in [0, 1]:
 ``skin_tone``  0 = light, 1 = dark
 ``hair``       hair colour: 0 = black, 0.5 = brown, 1 = blond
 ``glasses``    0 = none, 1 = glasses (sampled as a coin flip)
-``beard``      amount of beard: 0 = clean-shaven, 1 = full beard
+``beard``      beard: 0 = clean-shaven; it grows up from the chin, 1 = the whole lower face
 ``width``      face width: 0 = narrow, 1 = wide
 =============  ==============================================================
 """
@@ -31,6 +31,7 @@ _HAIR_STOPS = np.array([[0.10, 0.08, 0.07], [0.45, 0.27, 0.12], [0.95, 0.82, 0.4
 _EYE = np.array([0.10, 0.10, 0.15])
 _GLASSES = np.array([0.05, 0.05, 0.30])
 _MOUTH = np.array([0.60, 0.08, 0.12])
+_BEARD_DARK = np.array([0.08, 0.06, 0.05])
 _CHUNK = 2048  # faces rendered at once; bounds peak memory for large n
 
 
@@ -92,8 +93,11 @@ def _render_chunk(f: np.ndarray, size: int) -> np.ndarray:
     _paint(canvas, face, skin_rgb)
     _paint(canvas, face * _soft_inside(v + 0.38, pixel), hair_rgb)  # fringe
 
-    # Beard: the lower face, blended towards the hair colour by the beard amount.
-    _paint(canvas, face * _soft_inside(0.30 - v, pixel) * (0.9 * beard), hair_rgb)
+    # Beard: nearly black, tinted by the hair colour (visible on every skin tone),
+    # growing up from the chin with the beard amount: none at 0, the whole lower face at 1.
+    beard_top = 0.84 - 0.54 * beard
+    beard_rgb = 0.2 * hair_rgb + 0.8 * _BEARD_DARK
+    _paint(canvas, face * _soft_inside(beard_top - v, pixel) * 0.95, beard_rgb)
 
     eye_u, eye_v = 0.42 * a, 0.02
     for side in (-1.0, 1.0):
@@ -104,10 +108,11 @@ def _render_chunk(f: np.ndarray, size: int) -> np.ndarray:
     _paint(canvas, _soft_inside(bridge, pixel) * glasses, _GLASSES)
 
     # Mouth: a band around the parabola v = v0 + c (w^2 - u^2); c > 0 puts the corners up.
-    half_width = 0.36
-    curvature = (2.0 * smile - 1.0) * 2.4
+    # Wide and thick enough that the curve moves about 60 pixels of a 32x32 face.
+    half_width = 0.42
+    curvature = (2.0 * smile - 1.0) * 2.0
     centre_line = 0.46 + curvature * (half_width**2 - u**2)
-    mouth = np.maximum(np.abs(v - centre_line) - 0.065, np.abs(u) - half_width)
+    mouth = np.maximum(np.abs(v - centre_line) - 0.085, np.abs(u) - half_width)
     _paint(canvas, _soft_inside(mouth, pixel), _MOUTH)
     return np.clip(canvas, 0.0, 1.0)
 

@@ -6,24 +6,60 @@ The VAE chapter writes the ELBO out inline and checks it against :func:`elbo_los
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 
-from .models import VAEOutput
+from .models import LIKELIHOODS, VAEOutput
 
 
 def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """-log p(x|z) under independent Bernoulli pixels with the given logits.
 
-    logits, x: (B, C, H, W), x in [0, 1] -> (B,) nats per image. Grey levels in (0, 1) are
-    used as soft targets (as pytorch/examples' VAE does), so the value is a cross-entropy,
-    not the log-density of a continuous image.
+    logits, x: (B, C, H, W), x in [0, 1] -> (B,) nats per image. For binary x (dynamically
+    binarised MNIST) this is a log-likelihood. Grey levels in (0, 1) are used as soft targets
+    (as pytorch/examples' VAE does): the value is then a *cross-entropy*, not the log-density of
+    a continuous image, and it cannot fall below the images' entropy (:func:`bernoulli_floor`).
     """
     if logits.shape != x.shape:
         raise ValueError(f"logits {tuple(logits.shape)} and images {tuple(x.shape)} differ in shape")
     return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+
+
+def bernoulli_floor(x: torch.Tensor) -> torch.Tensor:
+    """The lowest value :func:`bernoulli_nll` can reach on x: the entropy of Bernoulli(x) pixels,
+    summed over pixels. x: (B, C, H, W) in [0, 1] -> (B,) nats; 0 for binary images."""
+    return F.binary_cross_entropy(x, x, reduction="none").flatten(1).sum(1)
+
+
+def gaussian_nll(logits: torch.Tensor, x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """-log p(x|z) under independent Gaussian pixels N(sigmoid(logits), sigma^2): a density, for
+    continuous images such as the colour faces (it can be negative).
+
+    logits, x: (B, C, H, W) -> (B,) nats per image. The decoder's output is the same for every
+    likelihood (logits; the image is ``sigmoid(logits)``), so pictures are drawn the same way.
+    """
+    if logits.shape != x.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and images {tuple(x.shape)} differ in shape")
+    if not sigma > 0:
+        raise ValueError(f"sigma must be > 0, got {sigma!r}")
+    squared = (x - torch.sigmoid(logits)).pow(2) / (2 * sigma**2)
+    return (squared + math.log(sigma) + 0.5 * math.log(2 * math.pi)).flatten(1).sum(1)
+
+
+def reconstruction_nll(logits: torch.Tensor, x: torch.Tensor, likelihood: str = "bernoulli",
+                       sigma: float | None = None) -> torch.Tensor:
+    """-log p(x|z) for a decoder's logits under ``likelihood`` ("bernoulli", or "gaussian" with
+    standard deviation ``sigma``). logits, x: (B, C, H, W) -> (B,) nats per image."""
+    if likelihood == "bernoulli":
+        return bernoulli_nll(logits, x)
+    if likelihood == "gaussian":
+        if sigma is None:
+            raise ValueError("the gaussian likelihood needs sigma, its pixel standard deviation")
+        return gaussian_nll(logits, x, sigma)
+    raise ValueError(f"unknown likelihood {likelihood!r}; expected one of {LIKELIHOODS}")
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -44,13 +80,23 @@ class ELBOTerms(NamedTuple):
     kl: torch.Tensor
 
 
-def elbo_loss(out: VAEOutput, x: torch.Tensor, beta: float = 1.0) -> ELBOTerms:
+def elbo_loss(out: VAEOutput, x: torch.Tensor, beta: float = 1.0, likelihood: str = "bernoulli",
+              sigma: float | None = None, free_bits: float = 0.0) -> ELBOTerms:
     """Negative ELBO (beta = 1) or the beta-VAE objective (Higgins et al. 2017).
 
-    out: the VAE's forward pass on x; x: (B, C, H, W) in [0, 1]. Returns batch means.
+    out: the VAE's forward pass on x; x: (B, C, H, W) in [0, 1]; likelihood, sigma: as in
+    :func:`reconstruction_nll`. ``free_bits`` > 0 (nats per latent dimension, Kingma et al.
+    2016): a dimension whose batch-mean KL is below it pays free_bits instead, so the optimiser
+    gains nothing by switching it off (a treatment for posterior collapse). ``kl`` is always the
+    true KL; only ``loss`` sees the floor. Returns batch means.
     """
-    recon = bernoulli_nll(out.logits, x).mean()
+    recon = reconstruction_nll(out.logits, x, likelihood, sigma).mean()
     kl = gaussian_kl(out.mu, out.logvar).mean()
+    if free_bits < 0:
+        raise ValueError(f"free_bits must be >= 0 nats, got {free_bits!r}")
+    if free_bits > 0:
+        kl_per_dimension = (0.5 * (out.mu.pow(2) + out.logvar.exp() - 1.0 - out.logvar)).mean(0)
+        return ELBOTerms(recon + beta * kl_per_dimension.clamp(min=free_bits).sum(), recon, kl)
     return ELBOTerms(recon + beta * kl, recon, kl)
 
 
@@ -65,9 +111,21 @@ def autoencoder_loss(logits: torch.Tensor, x: torch.Tensor) -> ReconTerms:
     return ReconTerms(bernoulli_nll(logits, x).mean())
 
 
-def vae_batch_loss(model, x: torch.Tensor, beta: float = 1.0) -> ELBOTerms:
-    """One VAE forward pass and its loss; x: (B, C, H, W) in [0, 1]. For ``training.fit``."""
-    return elbo_loss(model(x), x, beta=beta)
+def binarize(x: torch.Tensor) -> torch.Tensor:
+    """A fresh binary image per call, pixel ~ Bernoulli(x): *dynamic binarisation* of MNIST
+    (every epoch sees another draw of every image). x: (B, C, H, W) in [0, 1], same shape out.
+    Uses the default generator of x's device, like the reparameterisation noise."""
+    return torch.bernoulli(x)
+
+
+def vae_batch_loss(model, x: torch.Tensor, beta: float = 1.0, free_bits: float = 0.0) -> ELBOTerms:
+    """One VAE forward pass and its loss under the model's likelihood (``model.likelihood``;
+    binary images drawn from x first if ``model.binarize``); x: (B, C, H, W) in [0, 1]; beta and
+    free_bits as in :func:`elbo_loss`. For ``training.fit``."""
+    if getattr(model, "binarize", False):
+        x = binarize(x)
+    return elbo_loss(model(x), x, beta=beta, likelihood=model.likelihood, sigma=model.sigma,
+                     free_bits=free_bits)
 
 
 def autoencoder_batch_loss(model, x: torch.Tensor) -> ReconTerms:
@@ -77,8 +135,9 @@ def autoencoder_batch_loss(model, x: torch.Tensor) -> ReconTerms:
 
 def cvae_batch_loss(model, x: torch.Tensor, y: torch.Tensor, beta: float = 1.0) -> ELBOTerms:
     """Conditional VAE loss; x: (B, C, H, W) in [0, 1], y: (B,) class labels. For ``training.fit``."""
-    return elbo_loss(model(x, y), x, beta=beta)
-
+    if getattr(model, "binarize", False):
+        x = binarize(x)
+    return elbo_loss(model(x, y), x, beta=beta, likelihood=model.likelihood, sigma=model.sigma)
 
 
 class GANTerms(NamedTuple):

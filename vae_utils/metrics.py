@@ -6,11 +6,12 @@ coverage (VAE vs GAN chapter). Every input is checked for NaN and infinite value
 from __future__ import annotations
 
 import math
+from typing import Callable, NamedTuple
 
 import torch
 
 from .data import batches
-from .losses import bernoulli_nll
+from .losses import reconstruction_nll
 from .models import VAE, check_finite
 
 
@@ -28,34 +29,185 @@ def iwae_log_weights(model: VAE, x: torch.Tensor, k: int) -> torch.Tensor:
     mu, logvar = model.encode(x)  # (B, D)
     z = mu + torch.exp(0.5 * logvar) * torch.randn(k, *mu.shape, device=mu.device)  # (k, B, D)
     logits = model.decode(z.flatten(0, 1)).unflatten(0, (k, len(x)))  # (k, B, C, H, W)
-    log_px_z = -bernoulli_nll(logits.flatten(0, 1), x.expand(k, *x.shape).flatten(0, 1)).view(k, -1)
+    log_px_z = -reconstruction_nll(logits.flatten(0, 1), x.expand(k, *x.shape).flatten(0, 1),
+                                   model.likelihood, model.sigma).view(k, -1)
     log_pz = _log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
     log_qz = _log_normal(z, mu, logvar)
     return log_px_z + log_pz - log_qz
 
 
 @torch.no_grad()
-def iwae_nll(model: VAE, x: torch.Tensor, k: int = 100, batch_size: int = 200) -> float:
-    """Importance-weighted estimate of -log p(x) (Burda et al. 2015), nats per image.
+def iwae_log_likelihoods(model: VAE, x: torch.Tensor, k: int = 100, batch_size: int = 200) -> torch.Tensor:
+    """Importance-weighted estimate of log p(x) for every image (Burda et al. 2015), on the CPU:
+    log (1/k) sum_i w_i with z_i ~ q(z|x). x: (N, C, H, W) in [0, 1] -> (N,) nats.
 
-    -log (1/k) sum_i w_i, averaged over x: (N, C, H, W) in [0, 1]. With k = 1 it is a one-sample
-    negative ELBO; it decreases towards -log p(x) as k grows. Uses the model's Bernoulli
-    likelihood (see ``losses.bernoulli_nll``).
+    With k = 1 it is a one-sample ELBO; it rises towards log p(x) as k grows. Uses the model's
+    likelihood (``losses.reconstruction_nll``). For a Bernoulli model it is a log-likelihood only
+    on binary x (e.g. ``data.binarized(test_images)``); on grey levels it is a cross-entropy.
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     if len(x) == 0:
-        raise ValueError("iwae_nll() got no images: there is nothing to average")
+        raise ValueError("iwae got no images: there is nothing to average")
     model.eval()
     device = next(model.parameters()).device
-    total = 0.0
+    per_image = []
     for (xb,) in batches(x, batch_size=batch_size):
         log_w = iwae_log_weights(model, xb.to(device), k)
-        total += -(torch.logsumexp(log_w, dim=0) - math.log(k)).sum().item()
-    return total / len(x)
+        per_image.append((torch.logsumexp(log_w, dim=0) - math.log(k)).cpu())
+    return torch.cat(per_image)
+
+
+def iwae_nll(model: VAE, x: torch.Tensor, k: int = 100, batch_size: int = 200) -> float:
+    """Importance-weighted estimate of -log p(x), nats per image, averaged over x (N, C, H, W):
+    the mean of -:func:`iwae_log_likelihoods`."""
+    return -float(iwae_log_likelihoods(model, x, k, batch_size).double().mean())
 
 
 # --- Latent attributes: which latent dimension holds which known factor (latent attributes chapter)
+
+class Posterior(NamedTuple):
+    """The encoder's q(z|x) for a set of images, on the CPU: mu, logvar (N, D)."""
+
+    mu: torch.Tensor
+    logvar: torch.Tensor
+
+
+@torch.no_grad()
+def encode_all(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 2000) -> Posterior:
+    """q(z|x) of every image: images (N, C, H, W) in [0, 1] -> Posterior with mu, logvar (N, D)
+    on the CPU (the model may live on any device)."""
+    if len(images) == 0:
+        raise ValueError("encode_all() got no images")
+    device = next(model.parameters()).device
+    model.eval()
+    parts = [model.encode(x.to(device)) for (x,) in batches(images, batch_size=batch_size)]
+    return Posterior(torch.cat([mu.cpu() for mu, _ in parts]), torch.cat([lv.cpu() for _, lv in parts]))
+
+
+def posterior_samples(posterior: Posterior, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One code per image drawn from q(z|x): mu + sigma * eps, eps ~ N(0, I) from the CPU
+    ``generator``. Returns (N, D). These, not the means, are what the mutual information below
+    should see: a switched-off dimension (q(z_j|x) = N(0, 1) for every x) then carries only noise
+    and scores about 0, however its mean wiggles with x."""
+    mu, logvar = posterior
+    check_finite(mu, "posterior means")
+    check_finite(logvar, "posterior log-variances")
+    eps = torch.randn(mu.shape, generator=generator, device="cpu", dtype=mu.dtype)
+    return mu + torch.exp(0.5 * logvar) * eps
+
+
+class ActiveUnits(NamedTuple):
+    """Per latent dimension (D,): mean KL(q(z_j|x) || N(0, 1)) in nats, the variance over x of
+    the posterior mean (Burda et al. 2015's activity), and whether that activity exceeds the
+    threshold (Burda et al.: 0.01)."""
+
+    kl: torch.Tensor
+    activity: torch.Tensor
+    active: torch.Tensor
+
+
+def active_units(posterior: Posterior, threshold: float = 0.01) -> ActiveUnits:
+    """Which latent dimensions the model uses: per-dimension KL and Burda et al.'s criterion
+    Cov_x(E_q[z_j]) > threshold. A dimension whose q(z_j|x) is the prior for every x has KL 0 and
+    activity 0: it is *collapsed* (switched off). posterior: mu, logvar (N, D), N >= 2."""
+    mu, logvar = posterior
+    if mu.ndim != 2 or mu.shape != logvar.shape or len(mu) < 2:
+        raise ValueError(f"expected mu and logvar of the same shape (N >= 2, D), got "
+                         f"{tuple(mu.shape)} and {tuple(logvar.shape)}")
+    check_finite(mu, "posterior means")
+    check_finite(logvar, "posterior log-variances")
+    mu, logvar = mu.double(), logvar.double()
+    kl = (0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)).mean(0)
+    activity = mu.var(0)
+    return ActiveUnits(kl.float(), activity.float(), activity > threshold)
+
+
+def fit_probe(latents: torch.Tensor, factors: torch.Tensor,
+              ridge: float = 1e-3) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A probe that reads factors off codes: a ridge fit of each factor on a second-order
+    polynomial of the code (a constant, the values, their squares and pairwise products: a factor
+    may lie along a curved direction that mixes dimensions).
+
+    latents (N, D), factors (N, K) -> a function codes (M, D) -> predicted factors (M, K).
+    """
+    latents, factors = (torch.as_tensor(t, device="cpu").double() for t in (latents, factors))
+    if latents.ndim != 2 or factors.ndim != 2 or len(latents) != len(factors):
+        raise ValueError(f"expected latents (N, D) and factors (N, K) with the same N, got "
+                         f"{tuple(latents.shape)} and {tuple(factors.shape)}")
+    check_finite(latents, "latents")
+    check_finite(factors, "factors")
+    d = latents.shape[1]
+    mean, scale = latents.mean(0), latents.std(0).clamp(min=1e-8)
+    pairs = torch.triu_indices(d, d, device="cpu")  # j <= k
+
+    def design(codes: torch.Tensor) -> torch.Tensor:  # (M, 1 + D + D (D + 1) / 2)
+        codes = torch.as_tensor(codes, device="cpu").double()
+        if codes.ndim != 2 or codes.shape[1] != d:
+            raise ValueError(f"the probe reads codes (M, {d}), got {tuple(codes.shape)}")
+        u = (codes - mean) / scale
+        return torch.cat([torch.ones(len(u), 1, dtype=u.dtype, device="cpu"), u,
+                          u[:, pairs[0]] * u[:, pairs[1]]], 1)
+
+    a = design(latents)
+    weights = torch.linalg.solve(a.T @ a + ridge * len(a) * torch.eye(a.shape[1], dtype=a.dtype,
+                                                                    device="cpu"),
+                                 a.T @ factors)
+    return lambda codes: (design(codes) @ weights).float()
+
+
+def probe_r2(train_latents: torch.Tensor, train_factors: torch.Tensor, test_latents: torch.Tensor,
+             test_factors: torch.Tensor, ridge: float = 1e-3) -> torch.Tensor:
+    """How much of each factor a code holds, in any of its dimensions (DCI's *informativeness*,
+    with a simple probe): :func:`fit_probe` fitted on one set, scored by R^2 on another.
+
+    latents (N, D), factors (N, K); test latents (M, D), test factors (M, K). Returns (K,)
+    held-out R^2: 1 = the factor is read off the code exactly, 0 = no better than its mean (it
+    can be negative on held-out data).
+    """
+    test_factors = torch.as_tensor(test_factors, device="cpu").double()
+    if test_factors.ndim != 2 or len(test_latents) != len(test_factors):
+        raise ValueError("expected latents (N, D) with factors (N, K) for training, and (M, D) "
+                         f"with (M, K) for testing; got {tuple(test_latents.shape)} and "
+                         f"{tuple(test_factors.shape)} for testing")
+    predicted = fit_probe(train_latents, train_factors, ridge)(test_latents).double()
+    if predicted.shape != test_factors.shape:
+        raise ValueError(f"{train_factors.shape[1]} factors to fit but {test_factors.shape[1]} to test")
+    total = (test_factors - test_factors.mean(0)).pow(2).sum(0)
+    if (total == 0).any():
+        raise ValueError("a test factor is constant: R^2 is undefined for it")
+    return (1 - (test_factors - predicted).pow(2).sum(0) / total).float()
+
+
+@torch.no_grad()
+def slider_factor_changes(decode: Callable[[torch.Tensor], torch.Tensor],
+                          read_factors: Callable[[torch.Tensor], torch.Tensor], latent_dim: int,
+                          span: float = 2.0, scale: torch.Tensor | None = None) -> torch.Tensor:
+    """What each slider does to each factor: set latent dimension j to -span and to +span (the
+    others at 0, the prior's mean), decode both codes, read the factors off the two images, and
+    take |difference|, divided by ``scale`` (K,) if given (e.g. each factor's standard deviation
+    in the data, so that a binary and a uniform factor compare).
+    decode: codes (S, D) -> images; read_factors: images -> factors (S, K), e.g. re-encode the
+    images and apply a :func:`fit_probe` probe.
+
+    Returns (D, K): row j says how far slider j moves each factor.
+    """
+    if not isinstance(latent_dim, int) or latent_dim < 1:
+        raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}")
+    if not span > 0:
+        raise ValueError(f"span must be > 0, got {span!r}")
+    z = torch.zeros(2 * latent_dim, latent_dim, device="cpu")
+    for j in range(latent_dim):
+        z[2 * j, j], z[2 * j + 1, j] = -span, span
+    factors = torch.as_tensor(read_factors(decode(z)), device="cpu").float()  # (2D, K)
+    changes = (factors[1::2] - factors[0::2]).abs()
+    if scale is not None:
+        scale = torch.as_tensor(scale, device="cpu").float()
+        if scale.shape != changes.shape[1:] or not (scale > 0).all():
+            raise ValueError(f"scale must hold {changes.shape[1]} positive numbers, got {scale}")
+        changes = changes / scale
+    return changes
+
 
 def discretize(values: torch.Tensor, bins: int = 20) -> torch.Tensor:
     """Bin each column of values (N, K) into ``bins`` equal-width bins between its min and max.
@@ -102,7 +254,9 @@ def mutual_information_matrix(latents: torch.Tensor, factors: torch.Tensor,
     """Normalised mutual information I(z_j; v_k) / H(v_k) between every latent dimension and every
     known factor, both discretised (the estimator of Locatello et al. 2019).
 
-    latents: (N, D), e.g. posterior means; factors: (N, K) true factor values.
+    latents: (N, D), one sample of q(z|x) per image (:func:`posterior_samples`): with posterior
+    *means* a switched-off dimension can score high, since its mean still varies a little with x;
+    factors: (N, K) true factor values.
     Returns (D, K) in [0, 1]: 1 means z_j determines v_k completely (at this binning).
     """
     latents, factors = torch.as_tensor(latents, device="cpu"), torch.as_tensor(factors, device="cpu")

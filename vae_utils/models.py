@@ -206,17 +206,44 @@ def prior_codes(n: int, latent_dim: int, generator: torch.Generator | None = Non
     return torch.randn(n, latent_dim, generator=generator, device="cpu")
 
 
+LIKELIHOODS = ("bernoulli", "gaussian")
+"""The decoders' pixel distributions p(x|z); ``losses.reconstruction_nll`` computes each."""
+
+
+def check_likelihood(likelihood: str, sigma: float | None, binarize: bool) -> None:
+    """Raise a clear error unless (likelihood, sigma, binarize) describe a decoder p(x|z) the
+    losses know: "bernoulli" (sigma None; ``binarize`` draws binary images from grey levels) or
+    "gaussian" with a pixel standard deviation sigma > 0 (continuous images, no binarising)."""
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(f"unknown likelihood {likelihood!r}; expected one of {LIKELIHOODS}")
+    if likelihood == "gaussian" and not (isinstance(sigma, (int, float)) and sigma > 0):
+        raise ValueError(f"the gaussian likelihood needs sigma > 0 (pixel standard deviation), got {sigma!r}")
+    if likelihood == "bernoulli" and sigma is not None:
+        raise ValueError(f"the bernoulli likelihood has no sigma, got sigma={sigma!r}")
+    if binarize and likelihood != "bernoulli":
+        raise ValueError("binarize=True draws binary images: it needs the bernoulli likelihood")
+
+
 class VAE(nn.Module):
-    """Variational autoencoder with a diagonal Gaussian encoder q(z|x) = N(mu, diag(exp(logvar)))
-    and a Bernoulli decoder p(x|z) with logits ``decode(z)``; prior p(z) = N(0, I)."""
+    """Variational autoencoder with a diagonal Gaussian encoder q(z|x) = N(mu, diag(exp(logvar))),
+    a decoder p(x|z) with logits ``decode(z)`` and prior p(z) = N(0, I).
+
+    ``likelihood``: "bernoulli" pixels with those logits, or "gaussian" pixels
+    N(sigmoid(logits), sigma^2); ``binarize``: train on binary draws of the grey-level images
+    (dynamic binarisation). Either way ``sigmoid(decode(z))`` is the decoded image's mean.
+    """
 
     def __init__(self, image_shape: tuple[int, int, int], latent_dim: int, arch: str = "mlp",
-                 hidden: tuple[int, ...] = (512, 256)):
+                 hidden: tuple[int, ...] = (512, 256), likelihood: str = "bernoulli",
+                 sigma: float | None = None, binarize: bool = False):
         super().__init__()
         image_shape = _check_config(image_shape, latent_dim, arch, hidden)
+        check_likelihood(likelihood, sigma, binarize)
         self.config = dict(kind="vae", image_shape=list(image_shape), latent_dim=latent_dim,
-                           arch=arch, hidden=list(hidden))
+                           arch=arch, hidden=list(hidden), likelihood=likelihood, sigma=sigma,
+                           binarize=binarize)
         self.image_shape, self.latent_dim = image_shape, latent_dim
+        self.likelihood, self.sigma, self.binarize = likelihood, sigma, binarize
         self.encoder = make_encoder(image_shape, 2 * latent_dim, arch, tuple(hidden))
         self.decoder = make_decoder(image_shape, latent_dim, arch, tuple(hidden))
 
@@ -245,21 +272,25 @@ class VAE(nn.Module):
 
 
 class ConditionalVAE(nn.Module):
-    """VAE whose encoder and decoder both see a class label y (Sohn et al. 2015): q(z|x, y),
-    p(x|z, y). Decoding one z with different labels draws the same "style" as different classes.
+    """VAE whose encoder and decoder both see an observed class label y: q(z|x, y), p(x|z, y),
+    prior p(z) = N(0, I) independent of y (the labelled-data model M2 of Kingma et al. 2014). Decoding one z with different labels draws the same "style" as different classes.
     MLP only; introduced in the latent attributes chapter."""
 
     def __init__(self, image_shape: tuple[int, int, int], latent_dim: int, n_classes: int,
-                 arch: str = "mlp", hidden: tuple[int, ...] = (512, 256)):
+                 arch: str = "mlp", hidden: tuple[int, ...] = (512, 256),
+                 likelihood: str = "bernoulli", sigma: float | None = None, binarize: bool = False):
         super().__init__()
         image_shape = _check_config(image_shape, latent_dim, arch, hidden)
+        check_likelihood(likelihood, sigma, binarize)
         if arch != "mlp":
             raise ValueError("ConditionalVAE supports arch='mlp' only")
         if not isinstance(n_classes, int) or n_classes < 2:
             raise ValueError(f"n_classes must be an int >= 2, got {n_classes!r}")
         self.config = dict(kind="cvae", image_shape=list(image_shape), latent_dim=latent_dim,
-                           n_classes=n_classes, arch=arch, hidden=list(hidden))
+                           n_classes=n_classes, arch=arch, hidden=list(hidden),
+                           likelihood=likelihood, sigma=sigma, binarize=binarize)
         self.image_shape, self.latent_dim, self.n_classes = image_shape, latent_dim, n_classes
+        self.likelihood, self.sigma, self.binarize = likelihood, sigma, binarize
         pixels = image_numel(image_shape)
         self.encoder = nn.Sequential(*mlp_layers([pixels + n_classes, *hidden, 2 * latent_dim]))
         self.decoder = nn.Sequential(*mlp_layers([latent_dim + n_classes, *reversed(hidden), pixels]),

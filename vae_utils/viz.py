@@ -151,7 +151,9 @@ def traversal(decode: Decode, z_base: torch.Tensor, values: Sequence[float],
 
 def loss_curves(history: dict[str, list[float]], keys: Sequence[str],
                 title: str | None = None, ylabel: str = "nats per image") -> Figure:
-    """Per-epoch curves of ``history[key]`` for each key, one panel per key."""
+    """Per-epoch curves of ``history[key]`` for each key, one panel per key. A "train_<term>"
+    panel also shows "test_<term>" if the history has it: a curve if the test set was evaluated
+    every epoch, a single point at the last epoch if only then."""
     missing = [k for k in keys if k not in history]
     if missing:
         raise KeyError(f"history has no {missing}; it has {sorted(history)}")
@@ -161,7 +163,8 @@ def loss_curves(history: dict[str, list[float]], keys: Sequence[str],
         ax.plot(epochs, history[key], marker="o", ms=3, label=key)
         test_key = key.replace("train_", "test_")
         if key.startswith("train_") and test_key in history:
-            ax.plot(epochs, history[test_key], marker="o", ms=3, label=test_key)
+            test_values = history[test_key]
+            ax.plot(epochs[-len(test_values):], test_values, marker="o", ms=3, label=test_key)
         ax.set_xlabel("epoch")
         ax.set_title(key.replace("train_", ""))
         ax.legend(fontsize=8)
