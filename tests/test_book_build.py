@@ -16,7 +16,7 @@ from book_files import NOTEBOOKS, REPOSITORY_URL, ROOT
 class LinkParser(HTMLParser):
     def __init__(self):
         super().__init__()
-        self.hrefs, self.images, self.scripts = [], [], []
+        self.hrefs, self.images, self.scripts, self.alts = [], [], [], []
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -24,6 +24,7 @@ class LinkParser(HTMLParser):
             self.hrefs.append(attrs["href"])
         if tag == "img" and attrs.get("src"):
             self.images.append(attrs["src"])
+            self.alts.append((attrs["src"], attrs.get("alt") or ""))
         if tag == "script" and attrs.get("src"):
             self.scripts.append(attrs["src"])
 
@@ -97,3 +98,18 @@ def test_pages_load_no_script_from_another_host_and_show_no_cache_messages(html_
     for page in (html_dir / "book").glob("*.html"):
         text = page.read_text()
         assert "Loaded mnist" not in text and "; saved " not in text, page.name
+
+
+def test_every_figure_in_a_chapter_has_alt_text_that_describes_it(html_dir):
+    """Screen readers get a sentence, not the image's file name (myst-nb's default)."""
+    checked = 0
+    for notebook in NOTEBOOKS:
+        for src, alt in parse(html_dir / "book" / f"{notebook.stem}.html").alts:
+            if "_images/" not in src:
+                continue  # the theme's logo and icons
+            name = Path(unquote(src)).name
+            assert len(alt.split()) >= 4 and name not in alt and not alt.endswith(".png"), (
+                f"{notebook.name}: the figure {name} has the alt text {alt!r}; give its cell "
+                "metadata mystnb.image.alt a sentence that says what it shows")
+            checked += 1
+    assert checked >= 20, f"only {checked} chapter figures found"
