@@ -126,6 +126,10 @@ def test_every_metric_and_figure_helper_names_its_devices(meta_default, tmp_path
     metrics.precision_recall(features, features + 0.1, k=3)
     histogram = metrics.class_histogram(classifier, images)
     metrics.distance_to_uniform(histogram)
+    view = metrics.classifier_view(classifier, images[:20])
+    view.histogram(), view.confident_share()
+    assert metrics.sharpness(images) > 0
+    assert metrics.nearest_neighbour_distances(images[:5], images[5:50]).shape == (5,)
     metrics.extract_features(metrics.FeatureExtractor(classifier), images[:20])
     assert vae.sample(3).device.type == "cpu" and gan.sample(3).device.type == "cpu"
     training.evaluate(vae, losses.vae_batch_loss, images[:20])

@@ -300,3 +300,44 @@ def test_a_fitted_probe_predicts_new_codes_and_checks_their_width():
     assert torch.allclose(probe(latents[1500:]), targets[1500:], atol=0.02)
     with pytest.raises(ValueError, match=r"reads codes \(M, 3\)"):
         probe(latents[:, :2])
+
+
+def test_sharpness_falls_with_blur_and_is_known_for_a_checkerboard():
+    checker = (torch.arange(8).view(1, 8) + torch.arange(8).view(8, 1)) % 2  # every neighbour differs
+    assert metrics.sharpness(checker.float().view(1, 1, 8, 8)) == pytest.approx(1.0)
+    assert metrics.sharpness(torch.full((2, 1, 8, 8), 0.3)) == 0.0
+    torch.manual_seed(0)
+    digits = (torch.rand(16, 1, 28, 28) > 0.7).float()
+    blurred = torch.nn.functional.avg_pool2d(digits, 3, stride=1, padding=1)
+    assert metrics.sharpness(blurred) < 0.6 * metrics.sharpness(digits)
+    with pytest.raises(ValueError, match="H, W >= 2"):
+        metrics.sharpness(torch.rand(4, 28))
+
+
+def test_nearest_neighbour_distances_find_copies_and_measure_new_images():
+    torch.manual_seed(0)
+    reference = torch.rand(50, 1, 4, 4)
+    copies = reference[[3, 7]] + 0.001
+    far = torch.full((1, 1, 4, 4), 5.0)
+    d = metrics.nearest_neighbour_distances(torch.cat([copies, far]), reference, chunk=2)
+    assert d[:2].max() < 0.01
+    expected = (reference.flatten(1) - 5.0).norm(dim=1).min()
+    assert d[2].item() == pytest.approx(expected.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="one shape"):
+        metrics.nearest_neighbour_distances(torch.rand(2, 1, 3, 3), reference)
+
+
+def test_a_classifier_view_gives_features_classes_and_confidence_in_one_pass():
+    classifier = models.Classifier().eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        classifier.head.weight.zero_()
+        classifier.head.bias.copy_(torch.tensor([5.0] + [0.0] * 9))  # always "0", p = 0.94
+    images = torch.rand(30, 1, 28, 28)
+    view = metrics.classifier_view(classifier, images, batch_size=7)
+    assert view.features.shape == (30, 64) and view.probabilities.shape == (30, 10)
+    reference = metrics.extract_features(metrics.FeatureExtractor(classifier), images)
+    assert torch.allclose(view.features, reference, atol=1e-5)
+    assert view.histogram().tolist() == [1.0] + [0.0] * 9
+    assert torch.equal(view.histogram(), metrics.class_histogram(classifier, images))
+    assert view.confident_share(0.9) == 1.0 and view.confident_share(0.95) == 0.0

@@ -428,6 +428,71 @@ def class_histogram(classifier: torch.nn.Module, images: torch.Tensor, n_classes
     return torch.bincount(predicted, minlength=n_classes).float() / len(predicted)
 
 
+class ClassifierView(NamedTuple):
+    """What the book's classifier sees in a set of images, computed in one pass (CPU tensors):
+    features (N, F) for distances, probabilities (N, C) for classes and confidence."""
+
+    features: torch.Tensor
+    probabilities: torch.Tensor
+
+    def histogram(self) -> torch.Tensor:
+        """Share of images assigned to each class: (C,), sums to 1."""
+        predicted = self.probabilities.argmax(1)
+        return torch.bincount(predicted, minlength=self.probabilities.shape[1]).float() / len(predicted)
+
+    def confident_share(self, threshold: float = 0.9) -> float:
+        """Share of images whose most likely class has probability >= threshold."""
+        return float((self.probabilities.max(1).values >= threshold).float().mean())
+
+
+@torch.no_grad()
+def classifier_view(classifier: torch.nn.Module, images: torch.Tensor,
+                    batch_size: int = 1000) -> ClassifierView:
+    """Features and class probabilities of images (N, C, H, W) in [0, 1] from a classifier with
+    ``features(x)`` and ``head`` (``models.Classifier``), one forward pass per batch."""
+    if len(images) == 0:
+        raise ValueError("classifier_view() got no images")
+    classifier.eval()
+    device = next(classifier.parameters()).device
+    features, probabilities = [], []
+    for (x,) in batches(images, batch_size=batch_size):
+        f = classifier.features(x.to(device))
+        features.append(f.cpu())
+        probabilities.append(torch.softmax(classifier.head(f), dim=1).cpu())
+    return ClassifierView(torch.cat(features), torch.cat(probabilities))
+
+
+def sharpness(images: torch.Tensor) -> float:
+    """Mean magnitude of the image gradient: the average absolute difference between
+    neighbouring pixels, horizontally and vertically. Blur lowers it; crisp strokes with hard
+    edges raise it. images: (N, C, H, W) in [0, 1], H, W >= 2."""
+    images = torch.as_tensor(images, device="cpu")
+    if images.ndim != 4 or images.shape[-1] < 2 or images.shape[-2] < 2 or len(images) == 0:
+        raise ValueError(f"expected images (N, C, H, W) with H, W >= 2, got {tuple(images.shape)}")
+    check_finite(images, "images")
+    images = images.double()
+    dx = (images[..., :, 1:] - images[..., :, :-1]).abs().mean()
+    dy = (images[..., 1:, :] - images[..., :-1, :]).abs().mean()
+    return float((dx + dy) / 2)
+
+
+def nearest_neighbour_distances(queries: torch.Tensor, reference: torch.Tensor,
+                                chunk: int = 500) -> torch.Tensor:
+    """Euclidean distance (in pixel space) from every query image to its nearest reference image.
+
+    queries (M, ...), reference (N, ...) with the same image shape -> (M,) on the CPU. A sample
+    much closer to the training set than held-out real images are is a likely copy."""
+    queries = torch.as_tensor(queries, device="cpu").flatten(1).float()
+    reference = torch.as_tensor(reference, device="cpu").flatten(1).float()
+    if queries.shape[1] != reference.shape[1] or len(queries) == 0 or len(reference) == 0:
+        raise ValueError(f"expected non-empty image sets of one shape, got {tuple(queries.shape)} "
+                         f"and {tuple(reference.shape)} (flattened)")
+    check_finite(queries, "queries")
+    check_finite(reference, "reference")
+    return torch.cat([torch.cdist(queries[i:i + chunk], reference).min(1).values
+                      for i in range(0, len(queries), chunk)])
+
+
 def distance_to_uniform(histogram: torch.Tensor) -> float:
     """Total variation distance 1/2 sum |p_c - 1/C| between a class histogram and uniform:
     0 when every class is equally common, (C - 1)/C when all samples fall in one class."""
