@@ -113,3 +113,24 @@ def test_every_figure_in_a_chapter_has_alt_text_that_describes_it(html_dir):
                 "metadata mystnb.image.alt a sentence that says what it shows")
             checked += 1
     assert checked >= 20, f"only {checked} chapter figures found"
+
+
+def test_no_printed_output_line_is_wider_than_the_text_column(html_dir):
+    """Lines over 80 characters are cut at the column's edge on a phone and on the website."""
+    import json
+
+    executed = html_dir.parent / "jupyter_execute" / "book"
+    wide = []
+    for notebook in NOTEBOOKS:
+        cells = json.loads((executed / notebook.name).read_text())["cells"]
+        for cell in cells:
+            if "remove-output" in cell.get("metadata", {}).get("tags", []):
+                continue  # not on the page
+            for output in cell.get("outputs", []):
+                text = output.get("text") or output.get("data", {}).get("text/plain", "")
+                if "text/html" in output.get("data", {}) or "text/markdown" in output.get("data", {}):
+                    continue  # rendered as HTML, which wraps
+                text = "".join(text) if isinstance(text, list) else text
+                wide += [f"{notebook.name}: {line[:60]}…" for line in text.splitlines()
+                         if len(line) > 80]
+    assert not wide, "output lines over 80 characters:\n" + "\n".join(wide)

@@ -107,3 +107,20 @@ def test_the_vae_loss_follows_the_models_likelihood():
         models.VAE((3, 8, 8), 2, likelihood="gaussian")
     with pytest.raises(ValueError, match="needs the bernoulli likelihood"):
         models.VAE((3, 8, 8), 2, likelihood="gaussian", sigma=0.1, binarize=True)
+
+
+def test_free_bits_charge_a_floor_per_dimension_and_report_the_true_kl():
+    """Dimension 1 is at the prior (KL 0) and pays the floor; dimension 0 pays its own KL."""
+    mu = torch.tensor([[2.0, 0.0], [2.0, 0.0]], requires_grad=True)
+    logvar = torch.zeros(2, 2, requires_grad=True)
+    x = torch.full((2, 1, 2, 2), 0.5)
+    out = models.VAEOutput(torch.zeros(2, 1, 2, 2), mu, logvar, mu)
+    plain = losses.elbo_loss(out, x)
+    floored = losses.elbo_loss(out, x, free_bits=0.5)
+    assert plain.kl.item() == pytest.approx(2.0)               # 0.5 * mu^2 for dimension 0 only
+    assert floored.kl.item() == pytest.approx(2.0)             # the reported KL is the true one
+    assert floored.loss.item() == pytest.approx(plain.loss.item() + 0.5)  # dimension 1 pays 0.5
+    floored.loss.backward()
+    assert mu.grad[:, 1].abs().max() == 0 and mu.grad[:, 0].abs().min() > 0  # no pull below the floor
+    with pytest.raises(ValueError, match="free_bits must be >= 0"):
+        losses.elbo_loss(out, x, free_bits=-1.0)

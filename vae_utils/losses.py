@@ -133,11 +133,14 @@ def autoencoder_batch_loss(model, x: torch.Tensor) -> ReconTerms:
     return autoencoder_loss(model(x), x)
 
 
-def cvae_batch_loss(model, x: torch.Tensor, y: torch.Tensor, beta: float = 1.0) -> ELBOTerms:
-    """Conditional VAE loss; x: (B, C, H, W) in [0, 1], y: (B,) class labels. For ``training.fit``."""
+def cvae_batch_loss(model, x: torch.Tensor, y: torch.Tensor, beta: float = 1.0,
+                    free_bits: float = 0.0) -> ELBOTerms:
+    """Conditional VAE loss; x: (B, C, H, W) in [0, 1], y: (B,) class labels; beta and free_bits
+    as in :func:`elbo_loss`. For ``training.fit``."""
     if getattr(model, "binarize", False):
         x = binarize(x)
-    return elbo_loss(model(x, y), x, beta=beta, likelihood=model.likelihood, sigma=model.sigma)
+    return elbo_loss(model(x, y), x, beta=beta, likelihood=model.likelihood, sigma=model.sigma,
+                     free_bits=free_bits)
 
 
 class GANTerms(NamedTuple):

@@ -185,7 +185,8 @@ def trained(name: str, device: torch.device | str = "cpu", progress: bool = True
     batch_loss = {
         "vae": partial(losses.vae_batch_loss, beta=recipe.get("beta", 1.0),
                        free_bits=recipe.get("free_bits", 0.0)),
-        "cvae": partial(losses.cvae_batch_loss, beta=recipe.get("beta", 1.0)),
+        "cvae": partial(losses.cvae_batch_loss, beta=recipe.get("beta", 1.0),
+                        free_bits=recipe.get("free_bits", 0.0)),
         "autoencoder": losses.autoencoder_batch_loss,
         "classifier": losses.classifier_batch_loss,
         "gan": None,
