@@ -4,6 +4,8 @@
     .venv/bin/python benchmarks/benchmark.py vae          # book VAE vs pytorch/examples' VAE
     .venv/bin/python benchmarks/benchmark.py overhead     # training.fit vs a bare loop
     .venv/bin/python benchmarks/benchmark.py mnist-recipes  # how the MNIST VAE's recipe was chosen
+    .venv/bin/python benchmarks/benchmark.py gan-recipes  # how the GAN's recipe was chosen (writes
+                                                          # vae_utils/measurements/gan_recipes.json)
 
 MNIST comes from $VAE_UTILS_DATA (the Makefile's rule: ../shared/data offline).
 """
@@ -152,6 +154,90 @@ def bench_mnist_recipes() -> None:
                 path.unlink()
 
 
+def small_dcgan(latent_dim: int) -> tuple[nn.Module, nn.Module]:
+    """A DCGAN-style pair for 28x28 digits (Radford et al. 2015), 64 and 32 channels."""
+    g = nn.Sequential(nn.Linear(latent_dim, 64 * 7 * 7), nn.BatchNorm1d(64 * 7 * 7), nn.ReLU(),
+                      nn.Unflatten(1, (64, 7, 7)),
+                      nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.BatchNorm2d(32), nn.ReLU(),  # 14x14
+                      nn.ConvTranspose2d(32, 1, 4, 2, 1))                                  # 28x28
+    d = nn.Sequential(nn.Conv2d(1, 32, 4, 2, 1), nn.LeakyReLU(0.2),                        # 14x14
+                      nn.Conv2d(32, 64, 4, 2, 1), nn.LeakyReLU(0.2),                       # 7x7
+                      nn.Flatten(), nn.Linear(64 * 7 * 7, 1), nn.Flatten(0))
+    return g, d
+
+
+def bench_gan_recipes() -> None:
+    """GAN candidates trained on MNIST, sample quality after every epoch against training
+    seconds, for the trained generator and for its running weight average (the same run: the
+    average does not change training). Quality as the book's monitor measures it
+    (``zoo.MONITOR``: 2,000 samples vs the first 2,000 test images, classifier features)."""
+    import copy
+    import datetime
+    import json
+    import platform
+
+    from vae_utils import data, metrics, models, training, zoo
+
+    book = zoo.RECIPES["mnist-gan"]
+    settings = zoo.MONITOR
+    classifier = zoo.trained(settings["classifier"], progress=False).model
+    real = metrics.classifier_view(
+        classifier, data.load_mnist(train=False).images[:settings["real_images"]])
+    images = data.load_mnist(train=True).images
+
+    def quality(model: nn.Module, live: bool) -> dict[str, float]:
+        z = models.prior_codes(settings["samples"], model.latent_dim,
+                               torch.Generator(device="cpu").manual_seed(settings["seed"]))
+        with torch.no_grad():
+            net = model.generator if live else model.generator_average
+            samples = torch.sigmoid(net(z))
+        return metrics.sample_quality(real, metrics.classifier_view(classifier, samples))
+
+    def make(conv: bool) -> nn.Module:
+        gan = models.build_model(**copy.deepcopy(book["model"]))
+        if conv:  # the same GAN class, with convolutional networks swapped in
+            gan.generator, gan.discriminator = small_dcgan(gan.latent_dim)
+            gan.generator_average = copy.deepcopy(gan.generator).requires_grad_(False)
+        return gan
+
+    candidates = {
+        "MLP GAN, batch 64, lr G 2e-4 / D 2e-3 (the book's)":
+            dict(conv=False, epochs=12, batch_size=64, lr=2e-4, d_lr=2e-3),
+        "MLP GAN, batch 128, lr G 4e-4 / D 4e-3":
+            dict(conv=False, epochs=12, batch_size=128, lr=4e-4, d_lr=4e-3),
+        "small DCGAN (64/32 channels), batch 64, lr 2e-4":
+            dict(conv=True, epochs=6, batch_size=64, lr=2e-4, d_lr=2e-4),
+    }
+    runs = []
+    for label, candidate in candidates.items():
+        training.seed_everything(0)
+        gan = make(candidate["conv"])
+        history = training.fit_gan(
+            gan, images, epochs=candidate["epochs"], batch_size=candidate["batch_size"],
+            lr=candidate["lr"], d_lr=candidate["d_lr"], seed=0, progress=False,
+            monitor=lambda model: {f"{which}_{name}": value
+                                   for which, live in (("live", True), ("average", False))
+                                   for name, value in quality(model, live).items()})
+        seconds = torch.tensor(history["epoch_seconds"]).cumsum(0).tolist()
+        run = dict(label=label, **{k: v for k, v in candidate.items() if k != "conv"},
+                   architecture="conv" if candidate["conv"] else "mlp", seconds=seconds,
+                   **{key.removeprefix("monitor_"): value for key, value in history.items()
+                      if key.startswith("monitor_")})
+        runs.append(run)
+        print(f"{label}: {seconds[-1]:.0f} s, Fréchet distance live "
+              f"{run['live_frechet_distance'][-1]:.1f}, average "
+              f"{run['average_frechet_distance'][-1]:.1f}; confident "
+              f"{run['live_confident'][-1]:.1%} / {run['average_confident'][-1]:.1%}", flush=True)
+    result = dict(command="benchmarks/benchmark.py gan-recipes",
+                  date=datetime.date.today().isoformat(),
+                  machine=f"{os.cpu_count()} CPU cores, {platform.machine()}, torch {torch.__version__}",
+                  monitor=settings, average_decay=book["model"]["average_decay"], runs=runs)
+    out = ROOT / "vae_utils" / "measurements" / "gan_recipes.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
 def bench_vae() -> None:
     base_s, base_loss = run_examples_baseline()
     book_s, book_loss = run_book_vae()
@@ -200,7 +286,7 @@ def bench_overhead(epochs: int = 3) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     benches = {"book": bench_book, "vae": bench_vae, "overhead": bench_overhead,
-               "mnist-recipes": bench_mnist_recipes}
+               "mnist-recipes": bench_mnist_recipes, "gan-recipes": bench_gan_recipes}
     parser.add_argument("what", choices=list(benches))
     benches[parser.parse_args().what]()
     sys.exit(0)

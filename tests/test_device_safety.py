@@ -61,7 +61,7 @@ def small_models():
         "vae": models.VAE((1, 28, 28), latent_dim=2, hidden=(16,)),
         "cvae": models.ConditionalVAE((1, 28, 28), latent_dim=2, n_classes=10, hidden=(16,)),
         "classifier": models.Classifier(),
-        "gan": models.GAN((1, 28, 28), latent_dim=4, hidden=(16, 32)),
+        "gan": models.GAN((1, 28, 28), latent_dim=4, hidden=(16, 32), average_decay=0.9),
         "binarized_vae": models.VAE((1, 28, 28), latent_dim=2, hidden=(16,), binarize=True),
         "gaussian_vae": models.VAE((1, 28, 28), latent_dim=2, hidden=(16,),
                                    likelihood="gaussian", sigma=0.1),
@@ -79,9 +79,20 @@ def train_every_kind(nets: dict, images: torch.Tensor, labels: torch.Tensor, dev
         history = training.fit(nets[kind], batch_loss, data, test_data=data, epochs=1,
                                batch_size=16, device=device, progress=False)
         assert len(history["train_loss"]) == 1, kind
-    history = training.fit_gan(nets["gan"], images, epochs=1, batch_size=16, n_snapshots=2,
-                               device=device, progress=False)
+    # The sample-quality monitor, after every epoch of a GAN (weight-averaged) and of a VAE,
+    # and a run stopped before the end of its schedule.
+    monitor = metrics.sample_quality_monitor(nets["classifier"], images[:20], n_samples=20,
+                                             n_snapshots=2)
+    history = training.fit_gan(nets["gan"], images, epochs=2, stop_after=1, batch_size=16,
+                               n_snapshots=2, device=device, progress=False, monitor=monitor)
     assert history["snapshots"].shape == (1, 2, 1, 28, 28)
+    assert len(history["monitor_frechet_distance"]) == 1
+    assert history["monitor_snapshots"].shape == (1, 2, 1, 28, 28)
+    assert history["monitor_snapshots"].device.type == "cpu"
+    history = training.fit(nets["vae"], losses.vae_batch_loss, images, epochs=2, stop_after=1,
+                           batch_size=16, device=device, progress=False, monitor=monitor,
+                           lr_schedule="cosine")
+    assert len(history["monitor_confident"]) == 1
     # The likelihood variants: dynamic binarisation, a Gaussian decoder, free bits, cosine lr.
     for model in (nets["binarized_vae"], nets["gaussian_vae"]):
         history = training.fit(model, partial(losses.vae_batch_loss, free_bits=0.5), images,

@@ -341,3 +341,32 @@ def test_a_classifier_view_gives_features_classes_and_confidence_in_one_pass():
     assert view.histogram().tolist() == [1.0] + [0.0] * 9
     assert torch.equal(view.histogram(), metrics.class_histogram(classifier, images))
     assert view.confident_share(0.9) == 1.0 and view.confident_share(0.95) == 0.0
+
+
+def test_sample_quality_of_a_set_against_itself_is_perfect():
+    torch.manual_seed(0)
+    features = torch.randn(300, 4)
+    probabilities = torch.softmax(3 * torch.randn(300, 10), dim=1)
+    view = metrics.ClassifierView(features, probabilities)
+    quality = metrics.sample_quality(view, view)
+    assert abs(quality["frechet_distance"]) < 1e-6
+    assert quality["precision"] == 1.0 and quality["recall"] == 1.0
+    assert quality["coverage_tv"] == metrics.distance_to_uniform(view.histogram())
+    assert quality["confident"] == view.confident_share()
+    shifted = metrics.sample_quality(view, metrics.ClassifierView(features + 5, probabilities))
+    assert shifted["frechet_distance"] > 90 and shifted["precision"] < 0.1
+
+
+def test_the_sample_quality_monitor_measures_the_model_s_samples():
+    torch.manual_seed(0)
+    classifier = models.Classifier().eval()
+    real = torch.rand(40, 1, 28, 28)
+
+    class Copier(torch.nn.Module):     # "samples" are the real images themselves
+        def sample(self, n, generator=None):
+            return real[:n]
+
+    monitor = metrics.sample_quality_monitor(classifier, real, n_samples=40, n_snapshots=3)
+    quality = monitor(Copier())
+    assert abs(quality["frechet_distance"]) < 1e-3 and quality["precision"] == 1.0
+    assert torch.equal(quality["snapshots"], real[:3])

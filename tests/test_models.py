@@ -159,3 +159,30 @@ def test_prior_codes_come_from_a_cpu_generator_and_repeat_with_its_seed():
     assert a.device.type == "cpu" and a.shape == (5, 3) and torch.equal(a, b)
     with pytest.raises(ValueError, match="positive"):
         models.prior_codes(0, 3)
+
+
+def test_a_gan_samples_from_a_running_average_of_its_generator_weights():
+    torch.manual_seed(0)
+    gan = models.GAN((1, 28, 28), latent_dim=4, hidden=(16, 32), average_decay=0.75)
+    assert models.build_model(**gan.config).config == gan.config
+    before = [p.clone() for p in gan.generator_average.parameters()]
+    with torch.no_grad():
+        for p in gan.generator.parameters():
+            p.add_(1.0)
+        gan.generator[1].running_mean.fill_(3.0)     # BatchNorm statistics are copied
+    gan.update_average()
+    for old, new in zip(before, gan.generator_average.parameters()):
+        assert torch.allclose(new, old + 0.25)       # a quarter of the way to the trained G
+    assert not any(p.requires_grad for p in gan.generator_average.parameters())
+    assert torch.equal(gan.generator_average[1].running_mean, torch.full((16,), 3.0))
+    z = torch.randn(5, 4)
+    gan.train()
+    assert torch.equal(gan.decode(z), gan.generator(z))          # training: the trained G
+    gan.eval()
+    assert torch.equal(gan.decode(z), gan.generator_average(z))  # sampling: the average
+    assert not torch.equal(gan.generator(z), gan.generator_average(z))
+    plain = models.GAN((1, 28, 28), latent_dim=4, hidden=(16, 32))
+    assert plain.generator_average is None
+    plain.update_average()                                        # a no-op without an average
+    with pytest.raises(ValueError, match="average_decay must be a float in"):
+        models.GAN((1, 28, 28), latent_dim=4, average_decay=1.0)

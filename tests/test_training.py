@@ -265,3 +265,47 @@ def test_the_test_set_can_be_evaluated_after_the_last_epoch_only(small_faces):
     assert len(every["test_loss"]) == 3 and len(last["test_loss"]) == 1
     assert last["train_loss"] == every["train_loss"]
     assert last["test_loss"][0] == pytest.approx(every["test_loss"][-1], rel=0.05)
+
+
+def test_stop_after_gives_the_model_a_full_run_holds_after_that_epoch():
+    """With a cosine schedule over 3 epochs, stopping after 2 leaves exactly the weights that
+    the full run has after its second epoch; the monitor sees the model after every epoch and
+    changes nothing in training."""
+    images = torch.rand(64, 1, 28, 28)
+    weights_after_epoch = []
+
+    def monitor(model):
+        weights_after_epoch.append([p.detach().clone() for p in model.parameters()])
+        return {"first_weight": float(next(model.parameters()).detach().flatten()[0])}
+
+    def run(**kwargs):
+        training.seed_everything(0)
+        vae = models.VAE((1, 28, 28), latent_dim=2, hidden=(8,))
+        history = training.fit(vae, losses.vae_batch_loss, images, epochs=3, batch_size=16,
+                               lr=1e-2, lr_schedule="cosine", progress=False, **kwargs)
+        return vae, history
+
+    _, full = run(monitor=monitor)
+    assert len(full["monitor_first_weight"]) == 3 and len(full["epoch_seconds"]) == 3
+    stopped, history = run(stop_after=2)
+    assert len(history["train_loss"]) == 2 and history["train_loss"] == full["train_loss"][:2]
+    assert all(torch.equal(a, b) for a, b in zip(stopped.parameters(), weights_after_epoch[1]))
+    unmonitored, _ = run()
+    assert all(torch.equal(a, b) for a, b in zip(unmonitored.parameters(), weights_after_epoch[2]))
+    with pytest.raises(ValueError, match=r"stop_after must be an int in \[1, epochs=3\]"):
+        run(stop_after=4)
+
+
+def test_fit_gan_updates_the_weight_average_and_snapshots_it():
+    training.seed_everything(0)
+    gan = models.GAN((1, 28, 28), latent_dim=4, hidden=(16, 32), average_decay=0.5)
+    start = [p.clone() for p in gan.generator_average.parameters()]
+    history = training.fit_gan(gan, torch.rand(64, 1, 28, 28), epochs=1, batch_size=16,
+                               n_snapshots=2, progress=False)
+    assert any(not torch.equal(a, b) for a, b in zip(start, gan.generator_average.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(gan.generator.parameters(),
+                                                     gan.generator_average.parameters()))
+    z = torch.Generator().manual_seed(0)   # fit_gan's fixed snapshot codes come first
+    fixed = torch.randn(2, 4, generator=z)
+    with torch.no_grad():
+        assert torch.allclose(history["snapshots"][0], torch.sigmoid(gan.generator_average(fixed)))

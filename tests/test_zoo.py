@@ -100,3 +100,13 @@ def test_bad_variant_settings_get_clear_errors():
         zoo.variant("faces-vae", beta=0)
     with pytest.raises(ValueError, match="unknown setting 'lr'"):
         zoo.variant("faces-vae", lr=1.0)
+    with pytest.raises(ValueError, match=r"stop_after must be an int in \[1, 40\]"):
+        zoo.variant("mnist-vae", stop_after=41)
+
+
+def test_stop_after_is_a_variant_with_the_full_schedule():
+    name, recipe = zoo.variant("mnist-vae", seed=1, stop_after=18)
+    assert name == "mnist-vae-seed1-stop18"
+    assert recipe["stop_after"] == 18 and recipe["epochs"] == zoo.RECIPES["mnist-vae"]["epochs"]
+    assert zoo.variant("mnist-gan", stop_after=zoo.RECIPES["mnist-gan"]["epochs"])[0] == "mnist-gan"
+    assert zoo.variant("mnist-gan", stop_after=8)[0] == "mnist-gan-stop8"

@@ -462,6 +462,39 @@ def classifier_view(classifier: torch.nn.Module, images: torch.Tensor,
     return ClassifierView(torch.cat(features), torch.cat(probabilities))
 
 
+def sample_quality(real: ClassifierView, samples: ClassifierView, k: int = 3) -> dict[str, float]:
+    """Every feature-space measurement of a sample set against real images, from two classifier
+    views (each computed once): Fréchet distance, precision and recall (k-NN manifolds), class
+    coverage (total variation distance of the samples' class histogram to uniform) and the
+    confident share (top class probability >= 0.9)."""
+    precision, recall = precision_recall(real.features, samples.features, k=k)
+    return {"frechet_distance": frechet_distance(real.features, samples.features),
+            "precision": precision, "recall": recall,
+            "coverage_tv": distance_to_uniform(samples.histogram()),
+            "confident": samples.confident_share()}
+
+
+def sample_quality_monitor(classifier: torch.nn.Module, real_images: torch.Tensor,
+                           n_samples: int = 2000, seed: int = 0, n_snapshots: int = 0,
+                           ) -> Callable[[torch.nn.Module], dict[str, float | torch.Tensor]]:
+    """A training monitor (``training.fit(..., monitor=)``): after every epoch, draw ``n_samples``
+    from ``model.sample`` with a fixed CPU generator (the same codes every epoch) and measure
+    :func:`sample_quality` against ``real_images`` (N, C, H, W) in [0, 1], whose classifier
+    view is computed once here. With ``n_snapshots``, the first samples themselves are kept
+    too, as "snapshots": (n_snapshots, C, H, W)."""
+    real = classifier_view(classifier, real_images)
+
+    def monitor(model: torch.nn.Module) -> dict[str, float | torch.Tensor]:
+        samples = model.sample(n_samples, generator=torch.Generator(device="cpu").manual_seed(seed))
+        samples = samples.cpu()
+        values: dict[str, float | torch.Tensor] = sample_quality(real, classifier_view(classifier, samples))
+        if n_snapshots:
+            values["snapshots"] = samples[:n_snapshots].clone()
+        return values
+
+    return monitor
+
+
 def sharpness(images: torch.Tensor) -> float:
     """Mean magnitude of the image gradient: the average absolute difference between
     neighbouring pixels, horizontally and vertically. Blur lowers it; crisp strokes with hard

@@ -9,6 +9,7 @@ checkpoint cache keys saved weights by it.
 
 from __future__ import annotations
 
+import copy
 import math
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -329,16 +330,27 @@ class GAN(nn.Module):
     stabilisers (``stabilised=True``): BatchNorm and LeakyReLU in G (Radford et al. 2015), inputs
     centred to [-1, 1] in D; D always has LeakyReLU and dropout.
 
+    ``average_decay`` (e.g. 0.999) keeps a second copy of G, ``generator_average``, whose weights
+    follow the trained G's as an exponential moving average, w_avg <- d w_avg + (1 - d) w, updated
+    by :meth:`update_average` after every training step (Yazıcı et al. 2019; Karras et al. 2018):
+    the average smooths out the game's oscillations. In training mode ``decode`` runs the trained
+    G; in eval mode (sampling, figures) it runs the average.
+
     ``decode(z)`` is the generator, so the VAE's figure helpers work for GANs too.
     """
 
     def __init__(self, image_shape: tuple[int, int, int], latent_dim: int,
-                 hidden: tuple[int, ...] = (256, 512), stabilised: bool = True):
+                 hidden: tuple[int, ...] = (256, 512), stabilised: bool = True,
+                 average_decay: float | None = None):
         super().__init__()
         image_shape = _check_config(image_shape, latent_dim, "mlp", hidden)
+        if average_decay is not None and not (isinstance(average_decay, float)
+                                              and 0.0 < average_decay < 1.0):
+            raise ValueError(f"average_decay must be a float in (0, 1) or None, got {average_decay!r}")
         self.config = dict(kind="gan", image_shape=list(image_shape), latent_dim=latent_dim,
-                           hidden=list(hidden), stabilised=stabilised)
+                           hidden=list(hidden), stabilised=stabilised, average_decay=average_decay)
         self.image_shape, self.latent_dim, self.stabilised = image_shape, latent_dim, stabilised
+        self.average_decay = average_decay
         pixels = image_numel(image_shape)
         g_layers: list[nn.Module] = []
         for a, b in zip([latent_dim, *hidden[:-1]], hidden):
@@ -350,11 +362,29 @@ class GAN(nn.Module):
                                            *_leaky(mlp_layers([pixels, *reversed(hidden), 1]),
                                                    dropout=0.3),
                                            nn.Flatten(0))
+        self.generator_average = (copy.deepcopy(self.generator).requires_grad_(False)
+                                  if average_decay is not None else None)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """z: (B, latent_dim) -> generated logits (B, C, H, W); sigmoid gives the image."""
+        """z: (B, latent_dim) -> generated logits (B, C, H, W); sigmoid gives the image.
+        The trained G in training mode, its weight average (if kept) in eval mode."""
         check_latent(z, self.latent_dim)
+        if self.generator_average is not None and not self.training:
+            return self.generator_average(z)
         return self.generator(z)
+
+    @torch.no_grad()
+    def update_average(self) -> None:
+        """Move ``generator_average`` towards the trained G: every weight by a fraction
+        1 - average_decay of the gap, BatchNorm's running statistics copied. A no-op without
+        an average. Written out rather than ``torch.optim.swa_utils.AveragedModel``, which
+        reads its step counter on the host at every update (a GPU synchronisation per step)."""
+        if self.generator_average is None:
+            return
+        for averaged, live in zip(self.generator_average.parameters(), self.generator.parameters()):
+            averaged.lerp_(live, 1.0 - self.average_decay)
+        for averaged, live in zip(self.generator_average.buffers(), self.generator.buffers()):
+            averaged.copy_(live)
 
     def discriminate(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, C, H, W) in [0, 1] -> (B,) logits of "x is real"."""

@@ -199,6 +199,45 @@ def check_training_data(model: nn.Module, tensors: tuple[torch.Tensor, ...],
 
 LR_SCHEDULES = ("constant", "cosine")
 
+Monitor = Callable[[nn.Module], dict[str, "float | torch.Tensor"]]
+"""``monitor(model) -> {name: value}``, called with the model in eval mode after every epoch;
+each value (a number, or a tensor such as a few samples, kept on the CPU) is appended to the
+history as ``"monitor_<name>"`` (e.g. sample quality per epoch)."""
+
+
+def _check_stop_after(stop_after: int | None, epochs: int) -> int:
+    """The number of epochs to run: ``stop_after`` if given (1 <= stop_after <= epochs)."""
+    if stop_after is None:
+        return epochs
+    if not isinstance(stop_after, int) or not 1 <= stop_after <= epochs:
+        raise ValueError(f"stop_after must be an int in [1, epochs={epochs}], got {stop_after!r}")
+    return stop_after
+
+
+def _monitored(model: nn.Module, monitor: Monitor | None, device: torch.device | str,
+               history: dict[str, list]) -> None:
+    """Run ``monitor`` on ``model`` in eval mode, without touching the training's random
+    streams, and append its values to ``history`` as "monitor_<name>"."""
+    if monitor is None:
+        return
+    was_training = model.training
+    model.eval()
+    cuda = [torch.device(device)] if torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        values = monitor(model)
+    model.train(was_training)
+    for name, value in values.items():
+        value = value.detach().cpu() if isinstance(value, torch.Tensor) else float(value)
+        history.setdefault(f"monitor_{name}", []).append(value)
+
+
+def _stack_tensors(history: dict[str, list]) -> dict[str, list | torch.Tensor]:
+    """Per-epoch tensors (a monitor's snapshots) stacked into one (epochs, ...) tensor."""
+    return {name: torch.stack(values)
+            if isinstance(values, list) and values and isinstance(values[0], torch.Tensor)
+            else values
+            for name, values in history.items()}
+
 
 def fit(
     model: nn.Module,
@@ -215,6 +254,8 @@ def fit(
     desc: str = "training",
     lr_schedule: str = "constant",
     test_every_epoch: bool = True,
+    stop_after: int | None = None,
+    monitor: Monitor | None = None,
 ) -> dict[str, list[float]]:
     """Train ``model`` with Adam and return its per-epoch history.
 
@@ -223,6 +264,9 @@ def fit(
     test_every_epoch: evaluate ``test_data`` after every epoch (True) or only after the last
     (False: the "test_<term>" lists then hold one value; on small datasets such as the faces an
     evaluation costs a third of an epoch).
+    stop_after: run only the first ``stop_after`` of the ``epochs`` (the learning-rate schedule
+    keeps its full length), giving exactly the model that a full run holds after that epoch.
+    monitor: measured after every epoch (see ``Monitor``); its time is not in "epoch_seconds".
 
     train_data / test_data: images (N, C, H, W) in [0, 1], or tuples of aligned tensors.
     Returns {"train_<term>": [...], "test_<term>": [...], "epoch_seconds": [...]}, one value
@@ -236,6 +280,7 @@ def fit(
         check_training_data(model, _as_tuple(test_data))
     if lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"unknown lr_schedule {lr_schedule!r}; expected one of {LR_SCHEDULES}")
+    run = _check_stop_after(stop_after, epochs)
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     n = len(train[0])
@@ -255,7 +300,7 @@ def fit(
         return {f"train_{name}": value for name, value in values.items()}
 
     def test(history: dict[str, list]) -> None:
-        last = len(history["epoch_seconds"]) == epochs
+        last = len(history["epoch_seconds"]) == run
         if test_data is not None and (test_every_epoch or last):
             # The evaluation's random draws (a VAE's z) must not shift the training's noise.
             cuda = [torch.device(device)] if torch.device(device).type == "cuda" else []
@@ -263,15 +308,16 @@ def fit(
                 terms = evaluate(model, batch_loss, test_data, device=device)
             for name, value in terms.items():
                 history.setdefault(f"test_{name}", []).append(value)
+        _monitored(model, monitor, device, history)
         model.train()
 
     model.train()
     shuffle = torch.Generator(device="cpu").manual_seed(seed)
-    history = run_epochs(step, train, epochs=epochs, batch_size=batch_size, generator=shuffle,
+    history = run_epochs(step, train, epochs=run, batch_size=batch_size, generator=shuffle,
                          device=device, end_of_epoch=test, progress=progress, desc=desc,
                          hint=f", lr {lr}")
     model.eval()
-    return history
+    return _stack_tensors(history)
 
 
 def gan_step(gan, d_optimizer: torch.optim.Optimizer, g_optimizer: torch.optim.Optimizer,
@@ -317,14 +363,19 @@ def fit_gan(
     n_snapshots: int = 8,
     progress: bool = True,
     desc: str = "GAN",
+    stop_after: int | None = None,
+    monitor: Monitor | None = None,
 ) -> dict[str, list[float] | torch.Tensor]:
     """Train a ``models.GAN`` with Adam (Radford et al. 2015's settings by default; ``d_lr``
     gives the discriminator its own learning rate).
 
     images: (N, C, H, W) in [0, 1]. Returns per-epoch means of d_loss, g_loss, d_real, d_fake,
     epoch_seconds, and "snapshots": (epochs, n_snapshots, C, H, W) generated from fixed codes
-    at the end of every epoch. Raises NonFiniteLossError if a loss becomes NaN or infinite.
+    at the end of every epoch (by the weight-averaged generator, if the GAN keeps one; it is
+    updated after every step). Raises NonFiniteLossError if a loss becomes NaN or infinite.
+    stop_after and monitor as in :func:`fit`.
     """
+    run = _check_stop_after(stop_after, epochs)
     images = images.to(device)
     check_training_data(gan, (images,), batch_size)
     gan.to(device).train()
@@ -335,17 +386,20 @@ def fit_gan(
     snapshots = []
 
     def step(real: torch.Tensor, z: torch.Tensor) -> dict[str, float]:
-        return gan_step(gan, d_optimizer, g_optimizer, real, z)._asdict()
+        terms = gan_step(gan, d_optimizer, g_optimizer, real, z)._asdict()
+        gan.update_average()
+        return terms
 
     @torch.no_grad()
     def snapshot(history: dict[str, list]) -> None:
         gan.eval()
         snapshots.append(torch.sigmoid(gan.decode(fixed_z)).cpu())
+        _monitored(gan, monitor, device, history)
         gan.train()
 
-    history = run_epochs(step, (images,), epochs=epochs, batch_size=batch_size,
+    history = run_epochs(step, (images,), epochs=run, batch_size=batch_size,
                          generator=generator, device=device, noise_dim=gan.latent_dim,
                          end_of_epoch=snapshot, progress=progress, desc=desc, hint=f", lr {lr}")
     history["snapshots"] = torch.stack(snapshots)
     gan.eval()
-    return history
+    return _stack_tensors(history)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import inspect
+import json
 from functools import cache, partial
+from importlib import resources
 from pathlib import Path
 from types import ModuleType
 from typing import Any, NamedTuple
@@ -18,9 +20,14 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from . import checkpoints, data, faces, losses, models, training
+from . import checkpoints, data, faces, losses, metrics, models, training
 
-GAN_EPOCHS = 4
+# Sample quality measured after every epoch of the models the VAE-vs-GAN chapter compares:
+# 2,000 samples against the first 2,000 test images, in the classifier's feature space
+# (metrics.sample_quality_monitor). It adds "monitor_<metric>" lists to the history.
+# The first 8 samples are kept too ("monitor_snapshots"), to show what each epoch drew.
+MONITOR = dict(classifier="mnist-classifier", samples=2_000, real_images=2_000, seed=0,
+               snapshots=8)
 
 RECIPES: dict[str, dict[str, Any]] = {
     # Chapter "Autoencoders": a 2-D code, so the latent space can be drawn.
@@ -36,7 +43,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "mnist-vae": dict(model=dict(kind="vae", image_shape=[1, 28, 28], latent_dim=20,
                                  arch="mlp", hidden=[512, 256], binarize=True),
                       data="mnist", epochs=40, batch_size=128, lr=1e-3, lr_schedule="cosine",
-                      beta=1.0, seed=0),
+                      beta=1.0, seed=0, monitor=MONITOR),
     # ... and a 2-D one (grey levels, cross-entropy) to draw beside the 2-D autoencoder.
     "mnist-vae-2d": dict(model=dict(kind="vae", image_shape=[1, 28, 28], latent_dim=2,
                                     arch="mlp", hidden=[512, 256]),
@@ -58,46 +65,58 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 RECIPES.update({
     # Chapter "GANs": an MLP GAN with the VAE's latent size (D learns 10x faster than G: a
-    # two time-scale update rule), a classifier for measurements, and the same GAN without its
-    # stabilisers, which collapses on purpose.
+    # two time-scale update rule) that samples from a running average of G's weights, chosen by
+    # `benchmarks/benchmark.py gan-recipes`; a classifier for measurements; and the same GAN
+    # without its stabilisers, which collapses on purpose.
     "mnist-gan": dict(model=dict(kind="gan", image_shape=[1, 28, 28], latent_dim=20,
-                                 hidden=[256, 512], stabilised=True),
-                      data="mnist", epochs=GAN_EPOCHS, batch_size=64, lr=2e-4, d_lr=2e-3, seed=0),
+                                 hidden=[256, 512], stabilised=True, average_decay=0.999),
+                      data="mnist", epochs=12, batch_size=64, lr=2e-4, d_lr=2e-3, seed=0,
+                      monitor=MONITOR),
     "mnist-classifier": dict(model=dict(kind="classifier", n_classes=10),
                              data="mnist", epochs=3, batch_size=128, lr=1e-3, seed=0),
 })
-RECIPES["mnist-gan-collapse"] = dict(RECIPES["mnist-gan"],
+RECIPES["mnist-gan-collapse"] = dict(RECIPES["mnist-gan"], epochs=3,
                                      model=dict(RECIPES["mnist-gan"]["model"], stabilised=False))
 
 # Variants are settings, not names: ``trained("faces-vae", beta=4.0)``, ``trained("mnist-vae",
 # seed=1)``. Chapter "VAE vs GAN" trains three seeds; chapter "Latent attributes" two betas.
 SEEDS = (0, 1, 2)
 BETAS = (1.0, 4.0)
-SETTINGS = ("beta", "seed", "free_bits", "likelihood")
+SETTINGS = ("beta", "seed", "free_bits", "likelihood", "stop_after")
 
 
 def variant(name: str, **settings: Any) -> tuple[str, dict[str, Any]]:
     """The recipe ``name`` with ``settings`` replacing its own, and the name its checkpoint file
     gets ("faces-vae-beta4", "mnist-gan-seed2"; the plain name when every setting is the
     recipe's own). Settings: ``beta`` and ``free_bits`` (a VAE's loss), ``seed``, and
-    ``likelihood="bernoulli"`` (a Gaussian-likelihood VAE's Bernoulli twin). The
-    checkpoint's key holds the whole recipe, so each variant has its own cache file."""
+    ``likelihood="bernoulli"`` (a Gaussian-likelihood VAE's Bernoulli twin), and ``stop_after``
+    (train only the recipe's first epochs, its learning-rate schedule unchanged: the model a
+    full run holds after that epoch). The checkpoint's key holds the whole recipe, so each
+    variant has its own cache file."""
     if name not in RECIPES:
         raise ValueError(f"unknown model {name!r}; the book's models are {tuple(RECIPES)}")
     recipe = copy.deepcopy(RECIPES[name])
     kind = recipe["model"]["kind"]
     defaults = dict(beta=1.0, free_bits=0.0, seed=recipe["seed"],
-                    likelihood=recipe["model"].get("likelihood", "bernoulli"))
+                    likelihood=recipe["model"].get("likelihood", "bernoulli"),
+                    stop_after=recipe["epochs"])
     suffix = ""
     for setting, value in settings.items():
         if setting not in SETTINGS:
             raise ValueError(f"unknown setting {setting!r}; a variant may change {SETTINGS}")
         if value is None or value == recipe.get(setting, defaults[setting]):
             continue
-        if setting != "seed" and kind not in ("vae", "cvae"):
+        if setting not in ("seed", "stop_after") and kind not in ("vae", "cvae"):
             raise ValueError(f"{name!r} is a {kind}: it has no {setting}")
         if setting == "seed" and (not isinstance(value, int) or value < 0):
             raise ValueError(f"seed must be an int >= 0, got {value!r}")
+        if setting == "stop_after":
+            if not isinstance(value, int) or not 1 <= value <= recipe["epochs"]:
+                raise ValueError(f"stop_after must be an int in [1, {recipe['epochs']}] (the "
+                                 f"recipe's epochs), got {value!r}")
+            recipe["stop_after"] = value
+            suffix += f"-stop{value}"
+            continue
         if setting == "beta" and not (isinstance(value, (int, float)) and value > 0):
             raise ValueError(f"beta must be a number > 0, got {value!r}")
         if setting == "free_bits" and not (isinstance(value, (int, float)) and value >= 0):
@@ -173,12 +192,13 @@ def _source_hash(modules: tuple[ModuleType, ...], functions: tuple = ()) -> str:
 def trained(name: str, device: torch.device | str = "cpu", progress: bool = True,
             checkpoint_dir: str | None = None, *, beta: float | None = None,
             seed: int | None = None, free_bits: float | None = None,
-            likelihood: str | None = None) -> Trained:
+            likelihood: str | None = None, stop_after: int | None = None) -> Trained:
     """Load the model ``name`` from the checkpoint cache, or train it from its recipe; ``beta``,
-    ``seed``, ``free_bits`` and ``likelihood`` (when given) replace the recipe's own (see
-    :func:`variant`)."""
+    ``seed``, ``free_bits``, ``likelihood`` and ``stop_after`` (when given) replace the recipe's
+    own (see :func:`variant`). A recipe with a ``monitor`` records sample quality after every
+    epoch (:data:`MONITOR`; it loads or trains the classifier first)."""
     file_name, recipe = variant(name, beta=beta, seed=seed, free_bits=free_bits,
-                                likelihood=likelihood)
+                                likelihood=likelihood, stop_after=stop_after)
     training.seed_everything(recipe["seed"])
     model = models.build_model(**copy.deepcopy(recipe["model"]))
     kind = recipe["model"]["kind"]
@@ -193,19 +213,39 @@ def trained(name: str, device: torch.device | str = "cpu", progress: bool = True
     }[kind]
 
     def train() -> dict[str, list[float]]:
+        monitor = None
+        if recipe.get("monitor"):
+            settings = recipe["monitor"]
+            classifier = trained(settings["classifier"], device=device, progress=progress,
+                                 checkpoint_dir=checkpoint_dir).model
+            real = data.load_mnist(train=False).images[:settings["real_images"]]
+            monitor = metrics.sample_quality_monitor(classifier, real, settings["samples"],
+                                                     settings["seed"], settings["snapshots"])
+        common = dict(epochs=recipe["epochs"], stop_after=recipe.get("stop_after"),
+                      batch_size=recipe["batch_size"], lr=recipe["lr"], device=device,
+                      seed=recipe["seed"], progress=progress, desc=file_name, monitor=monitor)
         if kind == "gan":
-            return training.fit_gan(model, recipe_data(recipe, True)[0], epochs=recipe["epochs"],
-                                    batch_size=recipe["batch_size"], lr=recipe["lr"],
-                                    d_lr=recipe["d_lr"], device=device, seed=recipe["seed"],
-                                    progress=progress, desc=file_name)
+            return training.fit_gan(model, recipe_data(recipe, True)[0], d_lr=recipe["d_lr"],
+                                    **common)
         return training.fit(model, batch_loss, recipe_data(recipe, True),
-                            test_data=recipe_data(recipe, False), epochs=recipe["epochs"],
-                            batch_size=recipe["batch_size"], lr=recipe["lr"], device=device,
-                            seed=recipe["seed"], progress=progress, desc=file_name,
+                            test_data=recipe_data(recipe, False),
                             lr_schedule=recipe.get("lr_schedule", "constant"),
-                            test_every_epoch=False)
+                            test_every_epoch=False, **common)
 
     key = dict(recipe, data_fingerprint=data_fingerprint(recipe),
                code_fingerprint=code_fingerprint())
+    if recipe.get("monitor"):  # the monitor's numbers depend on the classifier's recipe too
+        key["monitor_classifier"] = RECIPES[recipe["monitor"]["classifier"]]
     history = checkpoints.train_or_load(file_name, model, key, train, directory=checkpoint_dir)
     return Trained(model.to(device).eval(), history)
+
+
+def measurement(name: str) -> dict[str, Any]:
+    """A measurement too long to repeat in a chapter, saved by ``benchmarks/benchmark.py`` as
+    package data (``vae_utils/measurements/<name>.json``), with the command, date and machine
+    that produced it; e.g. ``measurement("gan_recipes")``."""
+    path = resources.files("vae_utils").joinpath("measurements", f"{name}.json")
+    if not path.is_file():
+        raise FileNotFoundError(f"no saved measurement {name!r} in vae_utils/measurements/; "
+                                "benchmarks/benchmark.py writes them")
+    return json.loads(path.read_text())
