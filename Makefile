@@ -12,7 +12,7 @@ VAE_UTILS_CHECKPOINTS ?= $(CURDIR)/checkpoints
 export VAE_UTILS_DATA VAE_UTILS_CHECKPOINTS
 export TQDM_DISABLE ?= 1
 
-.PHONY: book test install clean install-widgets7 test-widgets7 mathjax
+.PHONY: book test install clean install-widgets7 test-widgets7 site-assets
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,26 +21,39 @@ $(BIN)/.installed: requirements.txt pyproject.toml
 
 install: $(BIN)/.installed
 
-# MathJax is served from the site itself (a workshop room without internet still sees formulas):
-# the npm package's combined TeX/MathML component, its fonts and the parts it loads on demand,
-# copied into _mathjax/, which _config.yml's html_extra_path puts at the site's root.
+# Everything a page needs is served by the site itself (a workshop room without internet still
+# sees formulas and sliders). _site_assets/ (made here, not committed) and web/ (committed:
+# the sliders' script) are copied to the site's root by _config.yml's html_extra_path:
+#   mathjax/  the npm package's combined TeX/MathML component, its fonts and on-demand parts;
+#   ort/      onnxruntime-web's WebAssembly build, which runs the sliders' decoders;
+#   models/   the decoders, exported to ONNX by the chapters while the book build executes them
+#             (VAE_UTILS_WEB_EXPORT; in Jupyter and Colab nothing is exported).
 MATHJAX_VERSION := 3.2.2
-MATHJAX_NPM := .cache/npm/node_modules/mathjax/es5
-MATHJAX_SITE := _mathjax/mathjax
+ORT_VERSION := 1.30.0
+NPM := .cache/npm/node_modules
+SITE_ASSETS := _site_assets
+export VAE_UTILS_WEB_EXPORT := $(CURDIR)/$(SITE_ASSETS)/models
 
-$(MATHJAX_SITE)/tex-mml-chtml.js:
-	rm -rf _mathjax
+$(SITE_ASSETS)/mathjax/tex-mml-chtml.js:
+	rm -rf $(SITE_ASSETS)/mathjax
 	npm install --silent --no-audit --no-fund --no-save --prefix .cache/npm mathjax@$(MATHJAX_VERSION)
-	mkdir -p $(MATHJAX_SITE)/output
-	cp -r $(MATHJAX_NPM)/tex-mml-chtml.js $(MATHJAX_NPM)/a11y $(MATHJAX_NPM)/adaptors \
-		$(MATHJAX_NPM)/input $(MATHJAX_NPM)/ui $(MATHJAX_SITE)/
-	cp -r $(MATHJAX_NPM)/output/chtml $(MATHJAX_SITE)/output/
+	mkdir -p $(SITE_ASSETS)/mathjax/output
+	cp -r $(NPM)/mathjax/es5/tex-mml-chtml.js $(NPM)/mathjax/es5/a11y $(NPM)/mathjax/es5/adaptors \
+		$(NPM)/mathjax/es5/input $(NPM)/mathjax/es5/ui $(SITE_ASSETS)/mathjax/
+	cp -r $(NPM)/mathjax/es5/output/chtml $(SITE_ASSETS)/mathjax/output/
 
-mathjax: $(MATHJAX_SITE)/tex-mml-chtml.js
+$(SITE_ASSETS)/ort/ort.wasm.min.mjs:
+	rm -rf $(SITE_ASSETS)/ort
+	npm install --silent --no-audit --no-fund --no-save --prefix .cache/npm onnxruntime-web@$(ORT_VERSION)
+	mkdir -p $(SITE_ASSETS)/ort $(SITE_ASSETS)/models
+	cp $(NPM)/onnxruntime-web/dist/ort.wasm.min.mjs $(NPM)/onnxruntime-web/dist/ort-wasm-simd-threaded.mjs \
+		$(NPM)/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm $(SITE_ASSETS)/ort/
+
+site-assets: $(SITE_ASSETS)/mathjax/tex-mml-chtml.js $(SITE_ASSETS)/ort/ort.wasm.min.mjs
 
 # The website leaves out the checkpoint cache's "Loaded ... / Trained ..." lines (Jupyter and
 # Colab keep them).
-book: install mathjax
+book: install site-assets
 	VAE_UTILS_CACHE_MESSAGES=0 $(BIN)/jupyter-book build . --all -W -n --keep-going
 	@echo "The website is in _build/html/index.html"
 
@@ -77,11 +90,11 @@ install-widgets7: $(BIN7)/.installed
 test-widgets7: install install-widgets7
 	$(TEST_WIDGETS7)
 
-test: install install-widgets7 mathjax
+test: install install-widgets7 site-assets
 	status=0; \
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --durations=10 book tests || status=1; \
 	$(TEST_WIDGETS7) || status=1; \
 	exit $$status
 
 clean:
-	rm -rf _build checkpoints _mathjax
+	rm -rf _build checkpoints $(SITE_ASSETS)

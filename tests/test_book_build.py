@@ -1,9 +1,6 @@
 """Build the whole book as the README does (every notebook executed, warnings are errors) and
 check the HTML a reader gets. Slow: a few minutes with warm checkpoints."""
 
-import os
-import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -27,19 +24,6 @@ class LinkParser(HTMLParser):
             self.alts.append((attrs["src"], attrs.get("alt") or ""))
         if tag == "script" and attrs.get("src"):
             self.scripts.append(attrs["src"])
-
-
-@pytest.fixture(scope="module")
-def html_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("book")
-    jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    result = subprocess.run(
-        [str(jupyter_book), "build", str(ROOT), "--all", "-W", "-n", "--keep-going",
-         "--path-output", str(out)],
-        capture_output=True, text=True, timeout=1800,
-        env={**os.environ, "VAE_UTILS_CACHE_MESSAGES": "0"})  # as `make book` builds it
-    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
-    return out / "_build" / "html"
 
 
 def parse(page: Path) -> LinkParser:
@@ -134,3 +118,28 @@ def test_no_printed_output_line_is_wider_than_the_text_column(html_dir):
                 wide += [f"{notebook.name}: {line[:60]}…" for line in text.splitlines()
                          if len(line) > 80]
     assert not wide, "output lines over 80 characters:\n" + "\n".join(wide)
+
+
+def test_pages_embed_no_dead_widget_state(html_dir):
+    """The ipywidgets outputs are hidden on the website, so their state is not embedded."""
+    for page in html_dir.rglob("*.html"):
+        assert "widget-state+json" not in page.read_text(), page.name
+
+
+def test_slider_pages_get_their_script_runtime_and_small_models_from_the_site(html_dir):
+    import json
+
+    for chapter in ("03_vae", "04_latent_playground", "05_latent_attributes"):
+        text = (html_dir / "book" / f"{chapter}.html").read_text()
+        assert 'class="vae-web"' in text and "../sliders/latent_sliders.mjs" in text, chapter
+    assert (html_dir / "sliders" / "latent_sliders.mjs").is_file()
+    assert (html_dir / "ort" / "ort-wasm-simd-threaded.wasm").is_file()
+    configs = [json.loads(p.read_text()) for p in (html_dir / "models").glob("*.json")
+               if not p.name.endswith("-points.json")]
+    models = [c["model"] for c in configs if c["kind"] == "sliders"]
+    models += [panel["model"] for c in configs if c["kind"] == "plane" for panel in c["panels"]]
+    assert len(models) == 4, models        # MNIST VAE, faces VAE, the two 2-D decoders
+    for name in models:
+        size = (html_dir / "models" / name).stat().st_size
+        print(f"{name}: {size / 1e6:.2f} MB")
+        assert size <= 1_500_000, f"{name} is {size:,} bytes"
