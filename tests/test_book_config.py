@@ -51,3 +51,19 @@ def test_every_environment_the_makefile_creates_is_kept_out_of_the_book():
     assert len(venvs) >= 2, venvs
     for venv in venvs:
         assert venv in CONFIG["exclude_patterns"], f"{venv} is not in _config.yml's exclude_patterns"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_chapter_has_goals_a_summary_and_three_exercises_with_solutions(notebook):
+    """sphinx-exercise: each {exercise} has a label, and a gated solution for that label
+    (its code cells run in the build like any other cell, so a broken solution fails it)."""
+    import re
+
+    cells = ["".join(c.source) for c in read_notebook(notebook).cells if c.cell_type == "markdown"]
+    assert any("admonition} In this chapter" in c and "Reading time" in c for c in cells)
+    assert any(c.startswith("## Summary") for c in cells)
+    labels = [m for c in cells for m in re.findall(r"```\{exercise\}.*\n:label: (\S+)", c)]
+    starts = [m for c in cells for m in re.findall(r"```\{solution-start\} (\S+)", c)]
+    ends = sum(c.count("```{solution-end}") for c in cells)
+    assert len(labels) >= 3, f"{notebook.name}: {len(labels)} exercises"
+    assert starts == labels and ends == len(labels), (labels, starts, ends)
