@@ -99,6 +99,39 @@ def test_every_figure_in_a_chapter_has_alt_text_that_describes_it(html_dir):
     assert checked >= 20, f"only {checked} chapter figures found"
 
 
+def test_every_chapter_figure_has_a_numbered_caption_and_terms_link_to_the_glossary(html_dir):
+    """Figures are numbered by chapter (Fig. 3.2), one caption per figure cell; the chapters'
+    {term} links resolve to entries of the glossary page."""
+    import re
+
+    from book_files import read_notebook
+
+    glossary = (html_dir / "book" / "glossary.html").read_text()
+    for number, notebook in enumerate(NOTEBOOKS, start=1):
+        page = (html_dir / "book" / f"{notebook.stem}.html").read_text()
+        cells = sum("figure" in c.metadata.get("mystnb", {}) for c in read_notebook(notebook).cells)
+        numbers = re.findall(r'<span class="caption-number">Fig\. (\d+)\.(\d+) </span>', page)
+        assert [int(n) for n in dict(numbers)] == [number] * bool(numbers), numbers
+        assert len(numbers) == cells and cells > 0, f"{notebook.name}: {len(numbers)} of {cells}"
+        anchors = set(re.findall(r'href="glossary\.html#(term-[^"]+)"', page))
+        assert anchors, f"{notebook.name} links no glossary term"
+        missing = [a for a in anchors if f'id="{a}"' not in glossary]
+        assert not missing, f"{notebook.name}: glossary anchors not found: {missing}"
+
+
+def test_every_chapter_figure_links_to_its_full_size_image(html_dir):
+    """_ext/figure_links.py: on a phone a tap opens the figure alone, where it can be zoomed."""
+    import re
+
+    for notebook in NOTEBOOKS:
+        page = (html_dir / "book" / f"{notebook.stem}.html").read_text()
+        figures = re.findall(r'<figure\b[^>]*id="fig-', page)
+        linked = re.findall(r'<figure\b[^>]*>\s*<a class="reference internal image-reference" '
+                            r'href="([^"]+)"><img\b[^>]*\bsrc="([^"]+)"', page)
+        assert figures and len(linked) == len(figures), (notebook.name, len(linked), len(figures))
+        assert all(href == src for href, src in linked)
+
+
 def test_no_printed_output_line_is_wider_than_the_text_column(html_dir):
     """Lines over 80 characters are cut at the column's edge on a phone and on the website."""
     import json

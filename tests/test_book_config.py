@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from book_files import CONFIG, NOTEBOOKS, REPOSITORY_URL, ROOT, read_notebook, toc_files
+from book_files import (CONFIG, NOTEBOOKS, REPOSITORY_URL, ROOT, first_term_uses, glossary_terms,
+                        read_notebook, toc_files)
 
 
 def test_repository_url_is_configured_once():
@@ -67,3 +68,58 @@ def test_every_chapter_has_goals_a_summary_and_three_exercises_with_solutions(no
     ends = sum(c.count("```{solution-end}") for c in cells)
     assert len(labels) >= 3, f"{notebook.name}: {len(labels)} exercises"
     assert starts == labels and ends == len(labels), (labels, starts, ends)
+
+
+def test_first_term_uses_finds_the_first_use_outside_code_maths_and_longer_terms():
+    """Known answers for the glossary check below."""
+    terms = ["posterior", "approximate posterior", "nat", "ELBO"]
+    text = ("# The posterior\n\nThe `posterior` and $posterior$ are hidden; the approximate "
+            "posterior is a longer term. A {term}`nats <nat>` use, then nats again, then the "
+            "posterior, then an ELBO and the elbow.")
+    uses = first_term_uses(text, terms)
+    assert set(uses) == {"posterior", "approximate posterior", "nat", "ELBO"}
+    assert text[uses["approximate posterior"][0]:].startswith("approximate")
+    assert uses["nat"][2] is True and text[uses["nat"][0]:].startswith("{term}")
+    assert uses["posterior"][2] is False and text[uses["posterior"][0]:].startswith("posterior, then")
+    assert text[uses["ELBO"][0]:].startswith("ELBO and")
+    assert "elbow" not in first_term_uses("an elbow", terms)
+
+
+def test_the_glossary_defines_the_terms_the_book_relies_on():
+    terms = glossary_terms()
+    assert len(terms) >= 40 and len(set(t.lower() for t in terms)) == len(terms)
+    for term in ("nat", "logit", "approximate posterior", "ELBO", "VAE", "GAN", "TTUR"):
+        assert term in terms
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_glossary_term_links_to_the_glossary_at_its_first_use_in_a_chapter(notebook):
+    """A reader meets each term first as a link to its definition ({term} role), chapter by
+    chapter: an unlinked earlier use added later fails here."""
+    prose = "\n\n".join("".join(c.source) for c in read_notebook(notebook).cells
+                        if c.cell_type == "markdown")
+    uses = first_term_uses(prose, glossary_terms())
+    unlinked = {term: prose[max(0, start - 30):end + 10].replace("\n", " ")
+                for term, (start, end, linked) in uses.items() if not linked}
+    assert uses, f"{notebook.name} uses no glossary term"
+    assert not unlinked, f"{notebook.name}: first uses without a {{term}} link: {unlinked}"
+
+
+def test_every_figure_has_a_named_caption_that_says_what_to_look_at():
+    """myst-nb wraps each figure output in a numbered figure (cell metadata mystnb.figure); one
+    image per cell, so that each caption belongs to one figure."""
+    names = []
+    for notebook in NOTEBOOKS:
+        for cell in read_notebook(notebook).cells:
+            meta = cell.metadata.get("mystnb", {})
+            if cell.cell_type != "code" or ("image" not in meta and "figure" not in meta):
+                continue
+            figure = meta.get("figure", {})
+            where = f"{notebook.name}, cell {cell.get('id')}"
+            assert "image" in meta and figure.get("name", "").startswith("fig-"), where
+            assert len(figure.get("caption", "").split()) >= 8, f"{where}: caption too short"
+            assert "".join(cell.source).count("fig = ") + "".join(cell.source).count("fig, ") <= 1, (
+                f"{where}: one figure per cell")
+            names.append(figure["name"])
+    assert len(names) == len(set(names)), "figure names must be unique"
+    assert len(names) >= 50

@@ -129,6 +129,7 @@ def test_every_metric_and_figure_helper_names_its_devices(meta_default, tmp_path
     changes = metrics.slider_factor_changes(viz.decoder_images(vae),
                                             lambda x: probe(metrics.encode_all(vae, x).mu), 2)
     assert r2.shape == (3,) and changes.shape == (2, 3)
+    assert metrics.posterior_probe_r2(vae, images, factors).shape == (3,)
     latents = vae.encode(images)[0]
     mi = metrics.mutual_information_matrix(latents.detach(), factors, bins=5)
     metrics.mig(mi)

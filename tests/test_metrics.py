@@ -134,6 +134,34 @@ def test_probe_r2_reads_a_factor_from_any_dimension_and_nothing_from_noise():
         metrics.probe_r2(latents[:10], factors[:20], latents, factors)
 
 
+class _ReadsPixels(torch.nn.Module):
+    """An 'encoder' whose posterior mean is the first two pixels of a (1, 2, 2) image."""
+
+    def __init__(self):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1))
+
+    def encode(self, x):
+        mu = x.flatten(1)[:, :2]
+        return mu, torch.zeros_like(mu)
+
+
+def test_posterior_probe_r2_fits_on_the_first_images_and_scores_the_rest():
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(400, 1, 2, 2, generator=generator)
+    pixels = images.flatten(1)
+    factors = torch.stack([pixels[:, 0], pixels[:, 3]], dim=1)   # one in the code, one not
+    r2 = metrics.posterior_probe_r2(_ReadsPixels(), images, factors)
+    assert r2[0] > 0.999 and abs(r2[1]) < 0.05
+    expected = metrics.probe_r2(pixels[:300, :2], factors[:300], pixels[300:, :2], factors[300:])
+    assert torch.equal(metrics.posterior_probe_r2(_ReadsPixels(), images, factors, n_fit=300),
+                       expected)
+    with pytest.raises(ValueError, match="n_fit"):
+        metrics.posterior_probe_r2(_ReadsPixels(), images, factors, n_fit=400)
+    with pytest.raises(ValueError, match="as many factors"):
+        metrics.posterior_probe_r2(_ReadsPixels(), images, factors[:10])
+
+
 def test_latent_labels_name_only_clearly_tied_dimensions_once_each():
     mi = torch.tensor([[0.9, 0.0, 0.1],    # z1: clearly factor a
                        [0.5, 0.0, 0.0],    # z2: also a, but z1 knows more

@@ -5,8 +5,11 @@ Every page, at 1280 px (desktop) and 390 px (phone): no console errors, no reque
 host, formulas typeset by MathJax, the phone menu opens; screenshots of each under
 _build/screenshots/ for a person to look at. On the slider pages: moving a slider (or pointing
 at a latent plane) redraws the image, the canvas pixels match PyTorch's decode of the same code
-within 1/255, and one decode takes at most 16 ms (median). Skipped, saying so, where no Chromium
-is installed; under CI=true a missing Chromium fails instead (.ci/run installs it).
+within 1/255, and one decode takes at most 16 ms (median). On a phone: nothing scrolls the page
+sideways and no formula sticks out of the column (exercise solutions open), a tap on a figure
+opens it at full size, the architecture diagrams' labels are drawn at 10 px or more, and
+exercise solutions stay hidden until opened. Skipped, saying so, where no Chromium is
+installed; under CI=true a missing Chromium fails instead (.ci/run installs it).
 """
 
 from __future__ import annotations
@@ -98,6 +101,22 @@ class Visit:
 PAGES = [f"{name}.html" for name in toc_files()]
 
 
+def _sticking_out(page) -> list:
+    """With every exercise solution open: whether the page scrolls sideways, and which formulas
+    poke out of the text column (a code cell scrolls inside its own box; a formula does not)."""
+    page.evaluate("""() => document.querySelectorAll('.solution.dropdown .admonition-title')
+                              .forEach(title => title.click())""")
+    page.wait_for_timeout(300)
+    return page.evaluate("""() => {
+        const column = document.querySelector('article').getBoundingClientRect();
+        const out = [...document.querySelectorAll('mjx-container')]
+            .filter(m => m.getBoundingClientRect().right > column.right + 1)
+            .map(m => m.textContent.slice(0, 40));
+        const width = document.documentElement.scrollWidth;
+        return width > window.innerWidth ? [`page ${width} px`, ...out] : out;
+    }""")
+
+
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 @pytest.mark.parametrize("page_path", PAGES)
 def test_every_page_loads_cleanly_typesets_math_and_navigates(browser, site, page_path, viewport):
@@ -113,6 +132,8 @@ def test_every_page_loads_cleanly_typesets_math_and_navigates(browser, site, pag
         stem = Path(page_path).stem
         page.screenshot(path=str(SCREENSHOTS / f"{stem}-{viewport}.png"), full_page=True)
         if viewport == "phone":
+            wide = _sticking_out(page)
+            assert not wide, f"{page_path}: wider than a phone's text column: {wide}"
             page.locator(".primary-toggle:visible").first.click()
             page.wait_for_function(
                 "document.querySelector('#pst-primary-sidebar-modal')?.open === true",
@@ -240,5 +261,69 @@ def test_the_latent_planes_decode_where_the_reader_points(browser, site):
             print(f"plane {index}: canvas vs PyTorch {error * 255:.2f}/255 at z = {code}")
             assert error <= 1 / 255 + 1e-6
         assert not visit.errors, visit.errors
+    finally:
+        visit.close()
+
+
+DIAGRAM_PAGES = ["book/02_autoencoders.html", "book/03_vae.html", "book/06_gan.html"]
+SMALLEST_LABEL_PX = 10.0   # text drawn smaller than this on a 390 px phone is hard to read
+
+
+@pytest.mark.parametrize("page_path", DIAGRAM_PAGES)
+def test_architecture_diagrams_are_legible_on_a_phone(browser, site, page_path):
+    """The diagram's smallest text, as drawn on the phone's screen: its size in the PNG
+    (diagrams.FONT_POINTS at diagrams.DPI) times the scale the browser applies to the image."""
+    from vae_utils import diagrams
+
+    visit = Visit(browser, f"{site}/{page_path}", "phone")
+    try:
+        image = visit.page.locator("figure img[alt^='Diagram of']")
+        assert image.count() == 1, f"{page_path}: {image.count()} architecture diagrams"
+        shown, natural = image.first.evaluate("i => [i.clientWidth, i.naturalWidth]")
+        label_px = diagrams.FONT_POINTS * diagrams.DPI / 72 * shown / natural
+        caption = visit.page.locator("figure:has(img[alt^='Diagram of']) figcaption").inner_text()
+        print(f"{page_path} (phone): diagram {natural} px drawn at {shown} px, labels "
+              f"{label_px:.1f} px; caption {caption[:40]!r}")
+        assert caption.startswith("Fig. "), caption
+        assert label_px >= SMALLEST_LABEL_PX
+        assert not visit.errors, visit.errors
+    finally:
+        visit.close()
+
+
+def test_exercise_solutions_stay_hidden_until_a_phone_reader_opens_them(browser, site):
+    visit = Visit(browser, f"{site}/book/03_vae.html", "phone")
+    page = visit.page
+    try:
+        exercises = page.locator(".exercise")
+        solutions = page.locator(".solution.dropdown")
+        assert exercises.count() >= 3 and solutions.count() == exercises.count()
+        solution = solutions.first
+        body = solution.locator("section, .cell").first
+        solution.scroll_into_view_if_needed()
+        assert not body.is_visible(), "a solution is visible before the reader opens it"
+        solution.locator(".admonition-title").first.click()
+        body.wait_for(state="visible", timeout=5_000)
+        box = solution.bounding_box()
+        assert box["width"] <= VIEWPORTS["phone"]["width"], box
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        solution.screenshot(path=str(SCREENSHOTS / "03_vae-phone-solution-open.png"))
+        assert not visit.errors, visit.errors
+    finally:
+        visit.close()
+
+
+def test_a_tap_on_a_figure_opens_it_at_full_size_on_a_phone(browser, site):
+    visit = Visit(browser, f"{site}/book/03_vae.html", "phone")
+    page = visit.page
+    try:
+        image = page.locator("figure a.image-reference img").nth(2)
+        image.scroll_into_view_if_needed()
+        shown, natural = image.evaluate("i => [i.clientWidth, i.naturalWidth]")
+        image.click()
+        page.wait_for_url("**/_images/*.png", timeout=5_000)
+        full = page.evaluate("document.images[0].naturalWidth")
+        print(f"figure shown at {shown} px on the page, opened at {full} px")
+        assert full == natural and full > shown
     finally:
         visit.close()

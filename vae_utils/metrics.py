@@ -180,6 +180,20 @@ def probe_r2(train_latents: torch.Tensor, train_factors: torch.Tensor, test_late
 
 
 @torch.no_grad()
+def posterior_probe_r2(model: torch.nn.Module, images: torch.Tensor, factors: torch.Tensor,
+                       n_fit: int | None = None) -> torch.Tensor:
+    """:func:`probe_r2` on a model's posterior means: images (N, C, H, W) in [0, 1] with their
+    known factors (N, K); the first ``n_fit`` images (default: half) fit the probe, the rest
+    score it. Returns (K,) held-out R^2."""
+    n_fit = len(images) // 2 if n_fit is None else n_fit
+    if not 0 < n_fit < len(images) or len(factors) != len(images):
+        raise ValueError(f"expected as many factors as images ({len(factors)} vs {len(images)}) "
+                         f"and 0 < n_fit < {len(images)}, got n_fit={n_fit}")
+    mu = encode_all(model, images).mu
+    return probe_r2(mu[:n_fit], factors[:n_fit], mu[n_fit:], factors[n_fit:])
+
+
+@torch.no_grad()
 def slider_factor_changes(decode: Callable[[torch.Tensor], torch.Tensor],
                           read_factors: Callable[[torch.Tensor], torch.Tensor], latent_dim: int,
                           span: float = 2.0, scale: torch.Tensor | None = None) -> torch.Tensor:

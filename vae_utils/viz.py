@@ -214,7 +214,7 @@ def posterior_bars(mu: torch.Tensor, sigma: torch.Tensor, labels: Sequence[str] 
     ax.errorbar(range(d), mu, yerr=2 * sigma, fmt="o", capsize=4, label="q(z|x): mean ± 2 sd")
     ax.set_xticks(range(d), labels, rotation=30, ha="right")
     ax.axhline(0, color="0.5", lw=0.5)
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="best")   # where it hides the fewest points
     if title:
         ax.set_title(title)
     fig.tight_layout()
