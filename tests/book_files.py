@@ -37,6 +37,7 @@ EXTRA_FORMS = {
     "reparameterisation trick": ["reparameterisation"],
     "traversal": ["traversals"],
     "BatchNorm": ["batch normalisation"],
+    "posterior collapse": ["collapsed"],
 }
 _TERM_ROLE = re.compile(r"\{term\}`([^`<]*?)(?:\s*<([^`>]+)>)?`")
 _HIDDEN = [  # prose where no term can be linked: code, maths, links, other roles, directives
@@ -64,6 +65,11 @@ def term_forms(term: str) -> list[str]:
     return sorted(set(forms), key=len, reverse=True)
 
 
+def _words(form: str) -> str:
+    """A regex for a term's words, which a line break may separate in the prose."""
+    return r"\s+".join(re.escape(word) for word in form.split())
+
+
 def _mask(text: str, spans: list[tuple[int, int]]) -> str:
     chars = list(text)
     for start, end in spans:
@@ -75,7 +81,7 @@ def first_term_uses(markdown: str, terms: list[str]) -> dict[str, tuple[int, int
     """For each glossary term used in ``markdown``, its first use: (start, end, linked).
 
     A use is a ``{term}`` role naming the term, or any of its surface forms (case-insensitive,
-    whole words) in prose outside code, maths, links and headings. Longer terms are found
+    whole words, a line break counting as a space) in prose outside code, maths, links and headings. Longer terms are found
     first and hide their words from shorter ones ("approximate posterior" is not a use of
     "posterior"). ``linked`` says whether the first use is a ``{term}`` role.
     """
@@ -93,7 +99,7 @@ def first_term_uses(markdown: str, terms: list[str]) -> dict[str, tuple[int, int
         for form in term_forms(term):
             flags = 0 if form.isupper() and len(form) <= 5 else re.I
             spans += [m.span() for m in
-                      re.finditer(rf"(?<![\w-]){re.escape(form)}(?![\w-])", text, flags)]
+                      re.finditer(rf"(?<![\w-]){_words(form)}(?![\w-])", text, flags)]
         spans = [s for s in spans if not any(a < s[1] and s[0] < b for a, b in spans
                                              if (a, b) != s and b - a > s[1] - s[0])]
         linked = [(s, e) for s, e, t in roles if t == term]

@@ -83,6 +83,8 @@ def test_first_term_uses_finds_the_first_use_outside_code_maths_and_longer_terms
     assert uses["posterior"][2] is False and text[uses["posterior"][0]:].startswith("posterior, then")
     assert text[uses["ELBO"][0]:].startswith("ELBO and")
     assert "elbow" not in first_term_uses("an elbow", terms)
+    broken = first_term_uses("the approximate\nposterior", terms)   # words across a line break
+    assert set(broken) == {"approximate posterior"}
 
 
 def test_the_glossary_defines_the_terms_the_book_relies_on():
