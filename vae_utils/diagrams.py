@@ -63,34 +63,35 @@ def _edge_point(node: Node, towards: tuple[float, float]) -> tuple[float, float]
     return node.x + dx * scale, node.y + dy * scale
 
 
-def _arrow(ax: plt.Axes, start: Node, end: Node, colour: str = FORWARD, dashed: bool = False,
-           bend: float = 0.0, label: str | None = None, label_offset: tuple[float, float] = (0, 0.25)
-           ) -> None:
-    a = _edge_point(start, (end.x, end.y))
-    b = _edge_point(end, (start.x, start.y))
-    ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=14, color=colour,
-                                 linewidth=2.2 if colour == GRADIENT else 1.4,
+def _line(ax: plt.Axes, a: tuple[float, float], b: tuple[float, float], gradient: bool = False,
+          dashed: bool | None = None, bend: float = 0.0) -> None:
+    """An arrow from point a to point b: a thin forward-pass arrow, or a thick dashed red
+    gradient arrow (``dashed`` also marks the noise's forward arrows)."""
+    dashed = gradient if dashed is None else dashed
+    ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=14,
+                                 color=GRADIENT if gradient else FORWARD,
+                                 linewidth=2.2 if gradient else 1.4,
                                  linestyle=(0, (4, 3)) if dashed else "-",
-                                 connectionstyle=f"arc3,rad={bend}", shrinkA=2, shrinkB=2))
-    if label:
-        ax.text((a[0] + b[0]) / 2 + label_offset[0], (a[1] + b[1]) / 2 + label_offset[1], label,
-                ha="center", va="center", fontsize=FONT_POINTS, color=colour)
-
-
-def _curve(ax: plt.Axes, a: tuple[float, float], b: tuple[float, float], bend: float,
-           colour: str = GRADIENT) -> None:
-    """A dashed gradient arrow between two explicit points (for paths routed around boxes)."""
-    ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=14, color=colour,
-                                 linewidth=2.2, linestyle=(0, (4, 3)),
                                  connectionstyle=f"arc3,rad={bend}"))
 
 
+def _arrow(ax: plt.Axes, start: Node, end: Node, gradient: bool = False, dashed: bool = False,
+           bend: float = 0.0, label: str | None = None, label_offset: tuple[float, float] = (0, 0.25)
+           ) -> None:
+    """An arrow between two boxes, from edge to edge, with an optional label beside it."""
+    a = _edge_point(start, (end.x, end.y))
+    b = _edge_point(end, (start.x, start.y))
+    _line(ax, a, b, gradient, dashed or gradient, bend)
+    if label:
+        ax.text((a[0] + b[0]) / 2 + label_offset[0], (a[1] + b[1]) / 2 + label_offset[1], label,
+                ha="center", va="center", fontsize=FONT_POINTS,
+                color=GRADIENT if gradient else FORWARD)
+
+
 def _legend(ax: plt.Axes, y: float, gradient_text: str) -> None:
-    ax.add_patch(FancyArrowPatch((0.2, y), (1.0, y), arrowstyle="-|>", mutation_scale=14,
-                                 color=FORWARD, linewidth=1.4))
+    _line(ax, (0.2, y), (1.0, y))
     ax.text(1.15, y, "forward pass", va="center", fontsize=FONT_POINTS)
-    ax.add_patch(FancyArrowPatch((4.4, y), (5.2, y), arrowstyle="-|>", mutation_scale=14,
-                                 color=GRADIENT, linewidth=2.2, linestyle=(0, (4, 3))))
+    _line(ax, (4.4, y), (5.2, y), gradient=True)
     ax.text(5.35, y, gradient_text, va="center", fontsize=FONT_POINTS, color=GRADIENT)
 
 
@@ -110,8 +111,8 @@ def autoencoder_diagram() -> Figure:
         _arrow(ax, n[a], n[b])
     _arrow(ax, n["x"], n["loss"], bend=-0.25)
     _arrow(ax, n["xhat"], n["loss"], bend=0.25)
-    _arrow(ax, n["loss"], n["enc"], GRADIENT, dashed=True, bend=0.3)
-    _arrow(ax, n["loss"], n["dec"], GRADIENT, dashed=True, bend=-0.3)
+    _arrow(ax, n["loss"], n["enc"], gradient=True, bend=0.3)
+    _arrow(ax, n["loss"], n["dec"], gradient=True, bend=-0.3)
     ax.text(5.0, 1.55, "the only way from $x$ to $\\hat x$ is through $z$", ha="center",
             va="center", fontsize=FONT_POINTS)
     _legend(ax, 0.55, "gradient")
@@ -143,11 +144,11 @@ def vae_diagram() -> Figure:
     _arrow(ax, n["eps"], n["z"], dashed=True)
     # The gradient of the reconstruction term, routed under the boxes: decoder -> z -> mu and
     # sigma -> encoder. It passes through z = mu + sigma * eps to mu and sigma, not into eps.
-    _curve(ax, (8.25, 3.35), (6.8, 3.35), bend=-0.9)
-    _curve(ax, (5.3, 3.35), (4.25, 2.8), bend=-0.5)
-    _curve(ax, (5.3, 4.45), (4.25, 5.0), bend=0.5)
-    _curve(ax, (3.75, 3.1), (2.45, 3.35), bend=-0.5)
-    _curve(ax, (3.75, 4.7), (3.0, 4.45), bend=0.5)
+    _line(ax, (8.25, 3.35), (6.8, 3.35), gradient=True, bend=-0.9)
+    _line(ax, (5.3, 3.35), (4.25, 2.8), gradient=True, bend=-0.5)
+    _line(ax, (5.3, 4.45), (4.25, 5.0), gradient=True, bend=0.5)
+    _line(ax, (3.75, 3.1), (2.45, 3.35), gradient=True, bend=-0.5)
+    _line(ax, (3.75, 4.7), (3.0, 4.45), gradient=True, bend=0.5)
     ax.text(8.3, 1.5, "no gradient\ninto the noise", ha="center", va="center",
             fontsize=FONT_POINTS, color=GRADIENT)
     _legend(ax, 0.45, "gradient of the loss")
@@ -172,9 +173,9 @@ def gan_diagram() -> Figure:
     for a, b in [("noise", "gen"), ("gen", "fake"), ("fake", "disc"), ("real", "disc"),
                  ("disc", "dloss"), ("disc", "gloss")]:
         _arrow(ax, n[a], n[b])
-    _arrow(ax, n["dloss"], n["disc"], GRADIENT, dashed=True, bend=-0.5, label="updates\n$D$",
+    _arrow(ax, n["dloss"], n["disc"], gradient=True, bend=-0.5, label="updates\n$D$",
            label_offset=(1.35, 0.0))
-    _arrow(ax, n["gloss"], n["gen"], GRADIENT, dashed=True, bend=-0.3,
+    _arrow(ax, n["gloss"], n["gen"], gradient=True, bend=-0.3,
            label="updates $G$,\nthrough $D$", label_offset=(-1.5, -0.55))
     _legend(ax, 0.35, "gradient")
     return fig
