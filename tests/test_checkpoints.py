@@ -7,12 +7,17 @@ import tempfile
 import pytest
 import torch
 
-from vae_utils import checkpoints, models
+from vae_utils import checkpoints, models, settings
+from vae_utils.training import History
 
 
 def make_model(hidden=(16,)) -> models.VAE:
     torch.manual_seed(0)
     return models.VAE((1, 4, 4), latent_dim=2, hidden=hidden)
+
+
+def history(**values) -> History:
+    return History(values={k: list(v) for k, v in (values or {"a": [1.0]}).items()})
 
 
 def fake_training(model, calls):
@@ -21,20 +26,32 @@ def fake_training(model, calls):
         with torch.no_grad():
             for p in model.parameters():
                 p.add_(1.0)
-        return {"train_loss": [3.0, 2.0]}
+        return History(values={"train_loss": [3.0, 2.0]}, train_seconds=0.5)
     return train
+
+
+def train_or_load(name, model, config, train, directory):
+    """What zoo.trained does with the cache: load, or check the folder, train and save."""
+    loaded = checkpoints.load_cached(name, model, config, directory)
+    if loaded is not None:
+        return loaded
+    can_save = checkpoints.writable(name, directory)
+    trained = train()
+    if can_save:
+        checkpoints.save_cached(name, model, config, trained, directory)
+    return trained
 
 
 def test_train_once_then_load_the_same_weights_and_history(tmp_path):
     calls = []
     trained = make_model()
-    history = checkpoints.train_or_load("toy", trained, {"epochs": 2}, fake_training(trained, calls),
-                                        directory=tmp_path, verbose=False)
+    history = train_or_load("toy", trained, {"epochs": 2}, fake_training(trained, calls),
+                                        directory=tmp_path)
     fresh = make_model()
-    loaded = checkpoints.train_or_load("toy", fresh, {"epochs": 2}, fake_training(fresh, calls),
-                                       directory=tmp_path, verbose=False)
+    loaded = train_or_load("toy", fresh, {"epochs": 2}, fake_training(fresh, calls),
+                                       directory=tmp_path)
     assert len(calls) == 1
-    assert loaded == history and loaded["train_loss"] == [3.0, 2.0] and "train_seconds" in loaded
+    assert loaded == history and loaded["train_loss"] == [3.0, 2.0] and loaded.train_seconds == 0.5
     for a, b in zip(trained.parameters(), fresh.parameters()):
         assert torch.equal(a, b)
     assert [p.name for p in tmp_path.iterdir()] == [next(tmp_path.iterdir()).name]  # no temp files
@@ -44,12 +61,12 @@ def test_train_once_then_load_the_same_weights_and_history(tmp_path):
 def test_a_changed_configuration_or_architecture_trains_anew(tmp_path, change):
     calls = []
     model = make_model()
-    checkpoints.train_or_load("toy", model, {"seed": 0}, fake_training(model, calls),
-                              directory=tmp_path, verbose=False)
+    train_or_load("toy", model, {"seed": 0}, fake_training(model, calls),
+                              directory=tmp_path)
     other = make_model(hidden=(8,)) if change == "architecture" else make_model()
     config = {"seed": 1} if change == "config" else {"seed": 0}
-    checkpoints.train_or_load("toy", other, config, fake_training(other, calls),
-                              directory=tmp_path, verbose=False)
+    train_or_load("toy", other, config, fake_training(other, calls),
+                              directory=tmp_path)
     assert len(calls) == 2 and len(list(tmp_path.iterdir())) == 2
 
 
@@ -57,7 +74,7 @@ def test_loading_a_checkpoint_written_for_another_configuration_is_refused(tmp_p
     model = make_model()
     path = tmp_path / "toy.pt"
     config = checkpoints.full_config(model, {"seed": 0})
-    checkpoints.save_checkpoint(path, model, config, {"train_loss": [1.0]})
+    checkpoints.save_checkpoint(path, model, config, history(train_loss=[1.0]))
     with pytest.raises(ValueError, match="another configuration"):
         checkpoints.load_checkpoint(path, make_model(), checkpoints.full_config(model, {"seed": 1}))
 
@@ -65,7 +82,7 @@ def test_loading_a_checkpoint_written_for_another_configuration_is_refused(tmp_p
 def test_checkpoints_load_with_weights_only(tmp_path):
     model = make_model()
     path = tmp_path / "toy.pt"
-    checkpoints.save_checkpoint(path, model, checkpoints.full_config(model, {}), {"a": [1.0]})
+    checkpoints.save_checkpoint(path, model, checkpoints.full_config(model, {}), history())
     payload = torch.load(path, weights_only=True)
     assert set(payload) == {"config_json", "state_dict", "history"}
 
@@ -91,7 +108,7 @@ def cache_path(tmp_path, model, config=None):
 
 def save_truncated(path, model):
     config = checkpoints.full_config(model, {"epochs": 2})
-    checkpoints.save_checkpoint(path, model, config, {"a": [1.0]})
+    checkpoints.save_checkpoint(path, model, config, history())
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
@@ -102,9 +119,9 @@ DAMAGES = {
     "text": lambda path, model: path.write_text("not a checkpoint\n"),
     "other keys": lambda path, model: torch.save({"weights": torch.zeros(3)}, path),
     "unfit weights": lambda path, model: checkpoints.save_checkpoint(
-        path, make_model(hidden=(8,)), checkpoints.full_config(model, {"epochs": 2}), {"a": [1.0]}),
+        path, make_model(hidden=(8,)), checkpoints.full_config(model, {"epochs": 2}), history()),
     "another configuration": lambda path, model: checkpoints.save_checkpoint(
-        path, model, checkpoints.full_config(model, {"epochs": 99}), {"a": [1.0]}),
+        path, model, checkpoints.full_config(model, {"epochs": 99}), history()),
 }
 
 
@@ -116,17 +133,16 @@ def test_a_damaged_checkpoint_is_moved_aside_and_retrained(tmp_path, damage):
     DAMAGES[damage](path, model)
     damaged_bytes = path.read_bytes()
     with pytest.warns(checkpoints.CheckpointWarning, match=re.escape(str(path))):
-        history = checkpoints.train_or_load("toy", model, {"epochs": 2},
-                                            fake_training(model, calls), directory=tmp_path,
-                                            verbose=False)
+        history = train_or_load("toy", model, {"epochs": 2},
+                                            fake_training(model, calls), directory=tmp_path)
     assert len(calls) == 1 and history["train_loss"] == [3.0, 2.0]
     assert (tmp_path / f"{path.name}.damaged").read_bytes() == damaged_bytes
     # the damaged file did not touch the weights: training started from the fresh model
     for trained, fresh in zip(model.parameters(), make_model().parameters()):
         assert torch.equal(trained, fresh + 1.0)
     reloaded = make_model()
-    checkpoints.train_or_load("toy", reloaded, {"epochs": 2}, fake_training(reloaded, calls),
-                              directory=tmp_path, verbose=False)
+    train_or_load("toy", reloaded, {"epochs": 2}, fake_training(reloaded, calls),
+                              directory=tmp_path)
     assert len(calls) == 1  # the new checkpoint loads
 
 
@@ -136,8 +152,8 @@ def test_a_file_set_aside_never_overwrites_an_earlier_one(tmp_path):
     for content in (b"first", b"second"):
         path.write_bytes(content)
         with pytest.warns(checkpoints.CheckpointWarning):
-            checkpoints.train_or_load("toy", make_model(), {"epochs": 2}, fake_training(model, []),
-                                      directory=tmp_path, verbose=False)
+            train_or_load("toy", make_model(), {"epochs": 2}, fake_training(model, []),
+                                      directory=tmp_path)
     assert (tmp_path / f"{path.name}.damaged").read_bytes() == b"first"
     assert (tmp_path / f"{path.name}.damaged-2").read_bytes() == b"second"
 
@@ -147,7 +163,7 @@ def test_checkpoint_files_are_readable_as_the_umask_allows(tmp_path, umask, mode
     model = make_model()
     old = os.umask(umask)
     try:
-        checkpoints.save_checkpoint(tmp_path / "toy.pt", model, {}, {"a": [1.0]})
+        checkpoints.save_checkpoint(tmp_path / "toy.pt", model, {}, history())
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "toy.pt").stat().st_mode) == mode
@@ -168,7 +184,7 @@ def test_writes_are_flushed_and_fsynced_before_the_rename(tmp_path, monkeypatch)
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
-    checkpoints.save_checkpoint(tmp_path / "toy.pt", make_model(), {}, {"a": [1.0]})
+    checkpoints.save_checkpoint(tmp_path / "toy.pt", make_model(), {}, history())
     # "fsync True": the file's bytes had been flushed (it was not empty) when it was fsynced
     assert events == ["fsync True", "replace", "fsync folder"]
 
@@ -178,8 +194,8 @@ def test_a_name_cannot_escape_the_cache_folder(tmp_path, name):
     folder = tmp_path / "cache"
     calls = []
     with pytest.raises(ValueError, match="name .* is not allowed"):
-        checkpoints.train_or_load(name, make_model(), {}, fake_training(make_model(), calls),
-                                  directory=folder, verbose=False)
+        train_or_load(name, make_model(), {}, fake_training(make_model(), calls),
+                                  directory=folder)
     assert calls == [] and list(tmp_path.iterdir()) == []
 
 
@@ -207,9 +223,9 @@ def test_a_read_only_cache_folder_warns_before_training_and_still_returns_the_mo
     warned_before_training = []
     train = fake_training(model, [])
     with pytest.warns(checkpoints.CheckpointWarning) as record:
-        history = checkpoints.train_or_load(
+        history = train_or_load(
             "toy", model, {}, lambda: warned_before_training.append(len(record)) or train(),
-            directory=folder, verbose=False)
+            directory=folder)
     folder.chmod(0o700)
     message = str(record[0].message)
     assert warned_before_training == [1] and len(record) == 1
@@ -231,19 +247,40 @@ def test_a_full_disk_at_save_time_keeps_the_trained_model(tmp_path, monkeypatch,
     monkeypatch.setattr(module, attribute, disk_full)
     model = make_model()
     with pytest.warns(checkpoints.CheckpointWarning, match="No space left on device"):
-        history = checkpoints.train_or_load("toy", model, {}, fake_training(model, []),
-                                            directory=tmp_path, verbose=False)
-    assert history["train_loss"] == [3.0, 2.0] and "train_seconds" in history
+        history = train_or_load("toy", model, {}, fake_training(model, []),
+                                            directory=tmp_path)
+    assert history["train_loss"] == [3.0, 2.0] and history.train_seconds == 0.5
     assert list(tmp_path.iterdir()) == []  # no temporary file left behind
     for trained, fresh in zip(model.parameters(), make_model().parameters()):
         assert torch.equal(trained, fresh + 1.0)
 
 
-def test_cache_messages_can_be_silenced_for_the_website(tmp_path, monkeypatch, capsys):
+def test_a_checkpoint_with_nan_weights_is_set_aside_and_retrained(tmp_path):
     model = make_model()
-    monkeypatch.setenv(checkpoints.MESSAGES_ENV_VAR, "0")
-    checkpoints.train_or_load("toy", model, {}, fake_training(model, []), directory=tmp_path)
-    assert capsys.readouterr().out == ""
-    monkeypatch.delenv(checkpoints.MESSAGES_ENV_VAR)
-    checkpoints.train_or_load("toy", model, {}, fake_training(model, []), directory=tmp_path)
-    assert "Loaded toy" in capsys.readouterr().out
+    path = cache_path(tmp_path, model)
+    damaged = make_model()
+    with torch.no_grad():
+        next(damaged.parameters())[0, 0] = float("nan")
+    checkpoints.save_checkpoint(path, damaged, checkpoints.full_config(model, {"epochs": 2}),
+                                history())
+    calls = []
+    with pytest.warns(checkpoints.CheckpointWarning, match="NaN or infinite weights"):
+        train_or_load("toy", model, {"epochs": 2}, fake_training(model, calls), directory=tmp_path)
+    assert len(calls) == 1 and all(torch.isfinite(p).all() for p in model.parameters())
+    assert (tmp_path / f"{path.name}.damaged").exists()
+
+
+def test_a_checkpoint_with_a_nan_in_its_history_is_set_aside(tmp_path):
+    model = make_model()
+    path = cache_path(tmp_path, model)
+    checkpoints.save_checkpoint(path, model, checkpoints.full_config(model, {"epochs": 2}), history())
+    payload = torch.load(path, weights_only=True)
+    payload["history"]["values"]["a"] = [float("nan")]
+    torch.save(payload, path)
+    with pytest.warns(checkpoints.CheckpointWarning, match="unreadable history"):
+        assert checkpoints.load_cached("toy", make_model(), {"epochs": 2}, tmp_path) is None
+
+
+def test_the_cache_folder_comes_from_one_setting(monkeypatch, tmp_path):
+    monkeypatch.setenv("VAE_UTILS_CHECKPOINTS", str(tmp_path / "elsewhere"))
+    assert settings.checkpoint_dir() == checkpoints.checkpoint_dir() == tmp_path / "elsewhere"

@@ -23,6 +23,8 @@ from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 from torch.utils._pytree import tree_flatten  # noqa: E402
 
 from vae_utils import data, faces, losses, metrics, models, training, viz, zoo  # noqa: E402
+from vae_utils.classifier import Classifier
+from vae_utils.gan import GAN
 
 
 class NoMetaTensors(TorchDispatchMode):
@@ -60,8 +62,8 @@ def small_models():
         "autoencoder": models.Autoencoder((1, 28, 28), latent_dim=2, hidden=(16,)),
         "vae": models.VAE((1, 28, 28), latent_dim=2, hidden=(16,)),
         "cvae": models.ConditionalVAE((1, 28, 28), latent_dim=2, n_classes=10, hidden=(16,)),
-        "classifier": models.Classifier(),
-        "gan": models.GAN((1, 28, 28), latent_dim=4, hidden=(16, 32), average_decay=0.9),
+        "classifier": Classifier(),
+        "gan": GAN((1, 28, 28), latent_dim=4, hidden=(16, 32), average_decay=0.9),
         "binarized_vae": models.VAE((1, 28, 28), latent_dim=2, hidden=(16,), binarize=True),
         "gaussian_vae": models.VAE((1, 28, 28), latent_dim=2, hidden=(16,),
                                    likelihood="gaussian", sigma=0.1),
@@ -69,7 +71,7 @@ def small_models():
 
 
 BATCH_LOSSES = {"autoencoder": losses.autoencoder_batch_loss, "vae": losses.vae_batch_loss,
-                "cvae": losses.cvae_batch_loss, "classifier": losses.classifier_batch_loss}
+                "cvae": losses.vae_batch_loss, "classifier": losses.classifier_batch_loss}
 
 
 def train_every_kind(nets: dict, images: torch.Tensor, labels: torch.Tensor, device: str) -> None:
@@ -119,15 +121,15 @@ def test_every_metric_and_figure_helper_names_its_devices(meta_default, tmp_path
 
     assert metrics.iwae_nll(vae, images[:8], k=3) > 0
     assert metrics.iwae_log_likelihoods(nets["gaussian_vae"].eval(), images[:8], k=3).shape == (8,)
-    binary = data.binarized(images)
-    posterior = metrics.encode_all(vae, binary)
+    binary = data.binarize_fixed(images)
+    posterior = models.encode_all(vae, binary)
     units = metrics.active_units(posterior)
     assert units.kl.device.type == "cpu"
     samples = metrics.posterior_samples(posterior, torch.Generator(device="cpu").manual_seed(0))
     r2 = metrics.probe_r2(samples[:200], factors[:200], samples[200:], factors[200:])
     probe = metrics.fit_probe(posterior.mu, factors)
     changes = metrics.slider_factor_changes(viz.decoder_images(vae),
-                                            lambda x: probe(metrics.encode_all(vae, x).mu), 2)
+                                            lambda x: probe(models.encode_all(vae, x).mu), 2)
     assert r2.shape == (3,) and changes.shape == (2, 3)
     assert metrics.posterior_probe_r2(vae, images, factors).shape == (3,)
     latents = vae.encode(images)[0]
@@ -136,13 +138,19 @@ def test_every_metric_and_figure_helper_names_its_devices(meta_default, tmp_path
     metrics.latent_labels(mi, ["a", "b", "c"])
     assert metrics.frechet_distance(features, features + 1) > 0
     metrics.precision_recall(features, features + 0.1, k=3)
-    histogram = metrics.class_histogram(classifier, images)
+    histogram = metrics.classifier_view(classifier, images).histogram()
+    metrics.bootstrap_interval(lambda i: float(images[i].mean()), len(images), resamples=20)
+    metrics.seed_interval([1.0, 2.0, 3.0], [2.0, 2.5, 3.5])
+    metrics.mean_stderr(images.flatten(1).mean(1))
+    metrics.subset_indices(len(images), 10)
+    threshold = metrics.hole_threshold(factors[:50, :2], factors[50:, :2])
+    metrics.fraction_in_holes(factors[:20, :2], factors[50:, :2], threshold)
     metrics.distance_to_uniform(histogram)
     view = metrics.classifier_view(classifier, images[:20])
     view.histogram(), view.confident_share()
     assert metrics.sharpness(images) > 0
     assert metrics.nearest_neighbour_distances(images[:5], images[5:50]).shape == (5,)
-    metrics.extract_features(metrics.FeatureExtractor(classifier), images[:20])
+    metrics.edge_slopes(images[:5])
     assert vae.sample(3).device.type == "cpu" and gan.sample(3).device.type == "cpu"
     training.evaluate(vae, losses.vae_batch_loss, images[:20])
 
@@ -158,9 +166,8 @@ def test_every_metric_and_figure_helper_names_its_devices(meta_default, tmp_path
     viz.posterior_bars([0.0, 1.0], [1.0, 0.5])
 
     # The zoo: build from a recipe, train, save, load again.
-    recipe = dict(model=dict(kind="vae", image_shape=[3, 32, 32], latent_dim=2, arch="mlp",
-                             hidden=[8]),
-                  data="faces", n_faces=32, epochs=1, batch_size=16, lr=1e-3, beta=1.0, seed=0)
+    recipe = zoo.Recipe("tiny-guard-vae", "vae", "faces", epochs=1, batch_size=16, lr=1e-3,
+                        image_shape=(3, 32, 32), latent_dim=2, hidden=(8,), n_faces=32)
     monkeypatch.setitem(zoo.RECIPES, "tiny-guard-vae", recipe)
     first = zoo.trained("tiny-guard-vae", progress=False, checkpoint_dir=tmp_path)
     second = zoo.trained("tiny-guard-vae", progress=False, checkpoint_dir=tmp_path)
@@ -187,11 +194,9 @@ def test_every_model_kind_trains_and_is_measured_on_an_accelerator(device, tmp_p
     assert next(vae.parameters()).device.type == device
     assert metrics.iwae_nll(vae, images[:8], k=3) > 0
     assert vae.sample(4, generator=torch.Generator().manual_seed(0)).device.type == device
-    metrics.class_histogram(nets["classifier"], images)
-    recipe = dict(model=dict(kind="gan", image_shape=[1, 28, 28], latent_dim=4, hidden=[8, 16],
-                             stabilised=True),
-                  data="faces", n_faces=32, epochs=1, batch_size=16, lr=2e-4, d_lr=2e-4, seed=0)
-    recipe["model"]["image_shape"] = [3, 32, 32]
+    metrics.classifier_view(nets["classifier"], images).histogram()
+    recipe = zoo.Recipe("tiny-device-gan", "gan", "faces", epochs=1, batch_size=16, lr=2e-4,
+                        d_lr=2e-4, image_shape=(3, 32, 32), latent_dim=4, hidden=(8, 16), n_faces=32)
     monkeypatch.setitem(zoo.RECIPES, "tiny-device-gan", recipe)
     trained = zoo.trained("tiny-device-gan", device=device, progress=False, checkpoint_dir=tmp_path)
     assert next(trained.model.parameters()).device.type == device

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from vae_utils import losses, metrics, models
+from vae_utils.classifier import Classifier
 
 
 def tiny_vae() -> models.VAE:
@@ -44,7 +45,7 @@ def test_iwae_bound_tightens_with_more_samples():
 
 
 def test_iwae_rejects_k_below_one():
-    with pytest.raises(ValueError, match="k must be"):
+    with pytest.raises(ValueError, match=r"k \(importance samples per image\) must be >= 1, got 0"):
         metrics.iwae_nll(tiny_vae(), torch.rand(2, 1, 2, 2), k=0)
 
 
@@ -79,13 +80,13 @@ def test_a_factor_copied_into_two_latents_has_no_gap():
     assert gaps[0] < 1e-6 and gaps[1] > 0.9
 
 
-def switched_on_and_off_posterior(factors: torch.Tensor) -> metrics.Posterior:
+def switched_on_and_off_posterior(factors: torch.Tensor) -> models.Posterior:
     """z1 encodes factor 0 sharply; z2 is switched off (q = N(0, 1) but for a mean that follows
     factor 1 by a hair, as a collapsed VAE dimension's mean does); z3 is the prior exactly."""
     n = len(factors)
     mu = torch.stack([4 * factors[:, 0] - 2, 1e-3 * factors[:, 1], torch.zeros(n)], dim=1)
     logvar = torch.stack([torch.full((n,), -12.0), torch.zeros(n), torch.zeros(n)], dim=1)
-    return metrics.Posterior(mu, logvar)
+    return models.Posterior(mu, logvar)
 
 
 def test_a_switched_off_dimension_scores_near_zero_on_samples_but_not_on_means():
@@ -112,7 +113,7 @@ def test_active_units_by_kl_and_by_the_covariance_criterion():
     assert units.kl[2] == 0 and units.kl[1] < 1e-6 and units.kl[0] > 3
     assert units.activity[0] == pytest.approx(16 / 12, rel=0.05)  # Var(4U) for U ~ Uniform(0, 1)
     with pytest.raises(ValueError, match="same shape"):
-        metrics.active_units(metrics.Posterior(mu, logvar[:, :2]))
+        metrics.active_units(models.Posterior(mu, logvar[:, :2]))
 
 
 def test_probe_r2_reads_a_factor_from_any_dimension_and_nothing_from_noise():
@@ -130,7 +131,7 @@ def test_probe_r2_reads_a_factor_from_any_dimension_and_nothing_from_noise():
     # A factor that is the product of two dimensions (a curved direction) is read too.
     product = (latents[:, 0] * latents[:, 1]).unsqueeze(1)
     assert metrics.probe_r2(latents[:3000], product[:3000], latents[3000:], product[3000:])[0] > 0.99
-    with pytest.raises(ValueError, match="expected latents"):
+    with pytest.raises(ValueError, match="same number of items in each: latents 10, factors 20"):
         metrics.probe_r2(latents[:10], factors[:20], latents, factors)
 
 
@@ -158,7 +159,7 @@ def test_posterior_probe_r2_fits_on_the_first_images_and_scores_the_rest():
                        expected)
     with pytest.raises(ValueError, match="n_fit"):
         metrics.posterior_probe_r2(_ReadsPixels(), images, factors, n_fit=400)
-    with pytest.raises(ValueError, match="as many factors"):
+    with pytest.raises(ValueError, match="images 400, factors 10"):
         metrics.posterior_probe_r2(_ReadsPixels(), images, factors[:10])
 
 
@@ -180,7 +181,7 @@ def test_information_measures_reject_bad_inputs():
         metrics.mutual_information_matrix(noise[:100], factors[:100])
     with pytest.raises(ValueError, match="constant"):
         metrics.mutual_information_matrix(noise, torch.zeros(1000, 1))
-    with pytest.raises(ValueError, match="D >= 2"):
+    with pytest.raises(ValueError, match="has 1 rows; this needs at least 2"):
         metrics.mig(torch.ones(1, 3))
 
 
@@ -223,7 +224,7 @@ def test_frechet_distance_agrees_with_torchmetrics_on_correlated_features():
 def test_frechet_distance_rejects_bad_feature_sets_with_clear_errors():
     with pytest.raises(ValueError, match="at least 2"):
         metrics.frechet_distance(torch.randn(100, 8), torch.randn(1, 8))
-    with pytest.raises(ValueError, match=r"\(N, F\) and \(M, F\)"):
+    with pytest.raises(ValueError, match="second set's features with 3 columns, got \\(50, 4\\)"):
         metrics.frechet_distance(torch.randn(50, 3), torch.randn(50, 4))
     features = torch.randn(50, 4)
     features[7, 2] = float("nan")
@@ -240,7 +241,7 @@ def test_precision_and_recall_on_identical_disjoint_and_collapsed_sets():
     collapsed = real[:20].repeat(50, 1) + 1e-4 * torch.randn(1000, 5, generator=generator)
     precision, recall = metrics.precision_recall(real, collapsed)
     assert precision == 1.0 and recall < 0.1  # realistic but covers little of the data
-    with pytest.raises(ValueError, match=r"\(N, F\) and \(M, F\)"):
+    with pytest.raises(ValueError, match="with 5 columns, got \\(10, 4\\)"):
         metrics.precision_recall(real, torch.randn(10, 4))
 
 
@@ -249,7 +250,7 @@ def test_class_coverage_distance_to_uniform():
     one_class = torch.zeros(10)
     one_class[3] = 1.0
     assert metrics.distance_to_uniform(one_class) == pytest.approx(0.9)
-    with pytest.raises(ValueError, match="sums to 1"):
+    with pytest.raises(ValueError, match="shares >= 0 that sum to 1"):
         metrics.distance_to_uniform(torch.ones(10))
 
 
@@ -263,33 +264,40 @@ def test_class_histogram_counts_the_classifiers_predictions():
             m = x.flatten(1).mean(1, keepdim=True)
             return torch.cat([0.5 - m, m - 0.5], dim=1)
 
+        def features(self, x):
+            return x.flatten(1).mean(1, keepdim=True)
+
+        def head(self, m):
+            return torch.cat([0.5 - m, m - 0.5], dim=1)
+
+    Threshold.image_shape = (1, 2, 2)
     images = torch.cat([torch.zeros(30, 1, 2, 2), torch.ones(10, 1, 2, 2)])
-    assert metrics.class_histogram(Threshold(), images, n_classes=2).tolist() == [0.75, 0.25]
+    assert metrics.classifier_view(Threshold(), images).histogram().tolist() == [0.75, 0.25]
 
 
 def test_a_nan_image_in_a_sample_set_is_reported_not_a_crash():
-    classifier = models.Classifier().eval()
+    classifier = Classifier().eval()
     samples = torch.rand(20, 1, 28, 28)
     samples[3, 0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN or infinite"):
-        metrics.extract_features(metrics.FeatureExtractor(classifier), samples)
-    with pytest.raises(ValueError, match="NaN or infinite"):
-        metrics.class_histogram(classifier, samples)
+        metrics.classifier_view(classifier, samples).histogram()
 
 
 def test_neighbour_metrics_refuse_k_at_or_above_the_number_of_samples():
     real = torch.randn(5, 3)
     with pytest.raises(ValueError, match="at least 6"):
         metrics.precision_recall(real, torch.randn(50, 3), k=5)
-    with pytest.raises(ValueError, match="positive int"):
+    with pytest.raises(ValueError, match=r"k \(neighbours\) must be >= 1, got 0"):
         metrics.precision_recall(real, real, k=0)
+    with pytest.raises(TypeError, match=r"k \(neighbours\) must be an int, got 2.5"):
+        metrics.precision_recall(real, real, k=2.5)
 
 
 def test_empty_and_non_finite_inputs_to_the_other_metrics_get_clear_errors():
-    with pytest.raises(ValueError, match="no images"):
+    with pytest.raises(ValueError, match="expected at least 1 images, got 0"):
         metrics.iwae_nll(tiny_vae(), torch.rand(0, 1, 2, 2))
-    with pytest.raises(ValueError, match="no images"):
-        metrics.class_histogram(models.Classifier(), torch.rand(0, 1, 28, 28))
+    with pytest.raises(ValueError, match="expected at least 1 images, got 0"):
+        metrics.classifier_view(Classifier(), torch.rand(0, 1, 28, 28))
     latents = torch.randn(400, 2)
     latents[0, 1] = float("nan")
     with pytest.raises(ValueError, match="latents has 1 NaN"):
@@ -326,37 +334,94 @@ def test_a_fitted_probe_predicts_new_codes_and_checks_their_width():
     targets = torch.cat([factors, (factors[:, 0] * factors[:, 1]).unsqueeze(1)], dim=1)  # + a product
     probe = metrics.fit_probe(latents[:1500], targets[:1500])
     assert torch.allclose(probe(latents[1500:]), targets[1500:], atol=0.02)
-    with pytest.raises(ValueError, match=r"reads codes \(M, 3\)"):
+    with pytest.raises(ValueError, match=r"codes for the probe \(M, 3\) with 3 columns, got \(2000, 2\)"):
         probe(latents[:, :2])
 
 
-def test_sharpness_falls_with_blur_and_is_known_for_a_checkerboard():
-    checker = (torch.arange(8).view(1, 8) + torch.arange(8).view(8, 1)) % 2  # every neighbour differs
-    assert metrics.sharpness(checker.float().view(1, 1, 8, 8)) == pytest.approx(1.0)
-    assert metrics.sharpness(torch.full((2, 1, 8, 8), 0.3)) == 0.0
-    torch.manual_seed(0)
-    digits = (torch.rand(16, 1, 28, 28) > 0.7).float()
-    blurred = torch.nn.functional.avg_pool2d(digits, 3, stride=1, padding=1)
-    assert metrics.sharpness(blurred) < 0.6 * metrics.sharpness(digits)
-    with pytest.raises(ValueError, match="H, W >= 2"):
-        metrics.sharpness(torch.rand(4, 28))
+def strokes(n: int, seed: int = 0) -> torch.Tensor:
+    """n digit-like images (n, 1, 28, 28): three anti-aliased strokes 2.5 pixels wide each."""
+    generator = torch.Generator().manual_seed(seed)
+    ends = 5 + 18 * torch.rand(n, 3, 2, 2, generator=generator)          # (n, strokes, end, xy)
+    axis = torch.arange(28.0) + 0.5
+    y, x = torch.meshgrid(axis, axis, indexing="ij")
+    p = torch.stack([x, y], -1).view(1, 1, 28, 28, 2)
+    a, b = ends[:, :, 0].view(n, 3, 1, 1, 2), ends[:, :, 1].view(n, 3, 1, 1, 2)
+    t = (((p - a) * (b - a)).sum(-1) / ((b - a) ** 2).sum(-1)).clamp(0, 1).unsqueeze(-1)
+    distance = (p - (a + t * (b - a))).norm(dim=-1)                       # (n, 3, 28, 28)
+    ink = (1.75 - distance).clamp(0, 1)                                  # a one-pixel soft edge
+    return ink.max(1, keepdim=True).values
+
+
+def blurred(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    from vae_utils.metrics.samples import _gaussian_smooth
+
+    return _gaussian_smooth(images.double(), sigma).float().clamp(0, 1)
+
+
+def test_sharpness_falls_monotonically_with_blur():
+    clean = strokes(300)
+    values = [metrics.sharpness(clean)] + [metrics.sharpness(blurred(clean, s)) for s in (0.5, 1, 2)]
+    assert all(a > b for a, b in zip(values, values[1:])), values
+
+
+@pytest.mark.parametrize("noise", ["bernoulli draws", "salt and pepper 1%", "salt and pepper 5%"])
+@pytest.mark.parametrize("blur", [0.0, 1.0])
+def test_sharpness_never_rates_speckle_as_sharper(noise, blur):
+    """The old measure (mean |neighbour difference|) rated Bernoulli draws of blurry images
+    sharper than real digits: noise is not sharpness."""
+    generator = torch.Generator().manual_seed(1)
+    clean = strokes(300) if not blur else blurred(strokes(300), blur)
+    if noise == "bernoulli draws":
+        noisy = torch.bernoulli(clean, generator=generator)
+    else:
+        share = 0.01 if noise.endswith("1%") else 0.05
+        hit = torch.rand(clean.shape, generator=generator) < share
+        noisy = torch.where(hit, (torch.rand(clean.shape, generator=generator) < 0.5).float(), clean)
+    assert metrics.sharpness(noisy) <= metrics.sharpness(clean)
+
+
+@pytest.mark.parametrize("sigma", [2.0, 3.0])
+def test_sharpness_of_a_blurred_step_is_its_rise_over_the_edge_band(sigma):
+    """A straight edge from 0 to 1 blurred by a Gaussian of sigma: the edge pixels are those where
+    the copy (blurred by sqrt(sigma^2 + 1.5^2) in all) is within [0.1, 0.9], and the mean slope
+    over them is the rise of the image across that band divided by its width."""
+    from vae_utils.metrics.samples import SHARPNESS_SMOOTHING
+
+    normal = torch.distributions.Normal(0.0, 1.0)
+    x = torch.arange(64.0) + 0.5 - 32
+    image = normal.cdf(x / sigma).view(1, 1, 1, 64).expand(1, 1, 64, 64).contiguous()
+    copy_sigma = (sigma ** 2 + SHARPNESS_SMOOTHING ** 2) ** 0.5
+    half_width = float(normal.icdf(torch.tensor(0.9))) * copy_sigma
+    rise = float(normal.cdf(torch.tensor(half_width / sigma)) - normal.cdf(torch.tensor(-half_width / sigma)))
+    assert metrics.sharpness(image) == pytest.approx(rise / (2 * half_width), rel=0.15)
+
+
+def test_sharpness_refuses_blank_small_and_out_of_range_images():
+    with pytest.raises(ValueError, match="no edge pixels"):
+        metrics.sharpness(torch.full((2, 1, 8, 8), 0.0))
+    with pytest.raises(ValueError, match="at least 3x3"):
+        metrics.sharpness(torch.rand(4, 1, 2, 28))
+    with pytest.raises(ValueError, match=r"in \[0, 1\], got range"):
+        metrics.sharpness(strokes(4) * 255)
+    with pytest.raises(TypeError, match="divide uint8 pixels by 255"):
+        metrics.sharpness((strokes(4) * 255).to(torch.uint8))
 
 
 def test_nearest_neighbour_distances_find_copies_and_measure_new_images():
     torch.manual_seed(0)
     reference = torch.rand(50, 1, 4, 4)
     copies = reference[[3, 7]] + 0.001
-    far = torch.full((1, 1, 4, 4), 5.0)
-    d = metrics.nearest_neighbour_distances(torch.cat([copies, far]), reference, chunk=2)
+    far = torch.full((1, 1, 4, 4), 1.0)
+    d = metrics.nearest_neighbour_distances(torch.cat([copies.clamp(max=1), far]), reference, chunk=2)
     assert d[:2].max() < 0.01
-    expected = (reference.flatten(1) - 5.0).norm(dim=1).min()
+    expected = (reference.flatten(1) - 1.0).norm(dim=1).min()
     assert d[2].item() == pytest.approx(expected.item(), rel=1e-5)
-    with pytest.raises(ValueError, match="one shape"):
+    with pytest.raises(ValueError, match=r"reference images of shape \(N, 1, 3, 3\), got \(50, 1, 4, 4\)"):
         metrics.nearest_neighbour_distances(torch.rand(2, 1, 3, 3), reference)
 
 
 def test_a_classifier_view_gives_features_classes_and_confidence_in_one_pass():
-    classifier = models.Classifier().eval()
+    classifier = Classifier().eval()
     torch.manual_seed(0)
     with torch.no_grad():
         classifier.head.weight.zero_()
@@ -364,10 +429,11 @@ def test_a_classifier_view_gives_features_classes_and_confidence_in_one_pass():
     images = torch.rand(30, 1, 28, 28)
     view = metrics.classifier_view(classifier, images, batch_size=7)
     assert view.features.shape == (30, 64) and view.probabilities.shape == (30, 10)
-    reference = metrics.extract_features(metrics.FeatureExtractor(classifier), images)
+    with torch.no_grad():
+        reference = classifier.features(images)
     assert torch.allclose(view.features, reference, atol=1e-5)
     assert view.histogram().tolist() == [1.0] + [0.0] * 9
-    assert torch.equal(view.histogram(), metrics.class_histogram(classifier, images))
+    assert torch.equal(view.histogram(), metrics.classifier_view(classifier, images).histogram())
     assert view.confident_share(0.9) == 1.0 and view.confident_share(0.95) == 0.0
 
 
@@ -387,7 +453,7 @@ def test_sample_quality_of_a_set_against_itself_is_perfect():
 
 def test_the_sample_quality_monitor_measures_the_model_s_samples():
     torch.manual_seed(0)
-    classifier = models.Classifier().eval()
+    classifier = Classifier().eval()
     real = torch.rand(40, 1, 28, 28)
 
     class Copier(torch.nn.Module):     # "samples" are the real images themselves

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from vae_utils import losses, models, training
+from vae_utils.gan import GAN
 
 
 def small_vae() -> models.VAE:
@@ -90,7 +91,7 @@ def test_bad_epochs_are_rejected(small_faces):
 
 def test_a_gan_step_changes_both_networks_and_reports_probabilities():
     torch.manual_seed(0)
-    gan = models.GAN((1, 28, 28), latent_dim=4, hidden=(16, 32))
+    gan = GAN((1, 28, 28), latent_dim=4, hidden=(16, 32))
     g_before = [p.clone() for p in gan.generator.parameters()]
     d_before = [p.clone() for p in gan.discriminator.parameters()]
     d_opt = torch.optim.Adam(gan.discriminator.parameters(), lr=1e-3)
@@ -106,7 +107,7 @@ def test_fit_gan_records_history_and_snapshots_and_is_repeatable():
 
     def run():
         training.seed_everything(0)
-        gan = models.GAN((1, 28, 28), latent_dim=4, hidden=(16, 32))
+        gan = GAN((1, 28, 28), latent_dim=4, hidden=(16, 32))
         return training.fit_gan(gan, images, epochs=2, batch_size=32, n_snapshots=3, progress=False)
 
     first, second = run(), run()
@@ -118,7 +119,7 @@ def test_fit_gan_records_history_and_snapshots_and_is_repeatable():
 
 def test_a_diverging_gan_stops_with_a_clear_error():
     training.seed_everything(0)
-    gan = models.GAN((1, 28, 28), latent_dim=4, hidden=(16, 32))
+    gan = GAN((1, 28, 28), latent_dim=4, hidden=(16, 32))
     with torch.no_grad():
         gan.discriminator[-2].bias.fill_(float("nan"))
     with pytest.raises(training.NonFiniteLossError, match="epoch 1, step 1"):
@@ -154,7 +155,7 @@ def test_images_with_nan_are_refused_before_training_starts(small_faces):
     images[5, 0, 3, 3] = float("nan")
     model = small_vae()
     before = [p.clone() for p in model.parameters()]
-    with pytest.raises(ValueError, match="1 pixel values are NaN"):
+    with pytest.raises(ValueError, match="1 pixel values of the images are NaN"):
         training.fit(model, losses.vae_batch_loss, images, epochs=1, progress=False)
     with pytest.raises(ValueError, match="NaN"):
         training.fit(model, losses.vae_batch_loss, small_faces, test_data=images, epochs=1,
@@ -166,7 +167,7 @@ def test_labels_out_of_range_are_refused_before_training_starts():
     cvae = models.ConditionalVAE((1, 28, 28), latent_dim=2, n_classes=10, hidden=(16,))
     labels = torch.tensor([0, 1, 2, 10])
     with pytest.raises(ValueError, match=r"\[0, 9\].*\[0, 10\]"):
-        training.fit(cvae, losses.cvae_batch_loss, (torch.rand(4, 1, 28, 28), labels), epochs=1,
+        training.fit(cvae, losses.vae_batch_loss, (torch.rand(4, 1, 28, 28), labels), epochs=1,
                      progress=False)
 
 
@@ -179,7 +180,7 @@ def test_empty_data_gets_a_clear_error_not_a_division_by_zero(small_faces):
 
 def test_a_last_batch_of_one_image_is_skipped_under_batchnorm():
     training.seed_everything(0)
-    gan = models.GAN((1, 28, 28), latent_dim=4, hidden=(16, 32))
+    gan = GAN((1, 28, 28), latent_dim=4, hidden=(16, 32))
     history = training.fit_gan(gan, torch.rand(65, 1, 28, 28), epochs=1, batch_size=32,
                                progress=False)   # batches of 32, 32 and 1
     assert all(len(history[k]) == 1 and math.isfinite(history[k][0]) for k in ("d_loss", "g_loss"))
@@ -209,16 +210,16 @@ def test_a_training_step_synchronises_with_the_device_once(small_faces, monkeypa
     training.fit(model, losses.vae_batch_loss, small_faces, epochs=2, batch_size=32,
                  progress=False)
     steps = 2 * len(small_faces) // 32
-    assert counts["n"] == steps + 1  # one per step, plus validating the data once
+    assert counts["n"] == steps + 2 + 1  # one per step, one per epoch (the weights), the data once
 
 
 def test_an_adversarial_step_synchronises_once_per_optimiser_update(monkeypatch):
-    gan = models.GAN((1, 28, 28), latent_dim=4, hidden=(16, 32))
+    gan = GAN((1, 28, 28), latent_dim=4, hidden=(16, 32))
     counts = count_host_syncs(monkeypatch)
     training.fit_gan(gan, torch.rand(64, 1, 28, 28), epochs=1, batch_size=16, n_snapshots=2,
                      progress=False)
     steps = 64 // 16
-    assert counts["n"] == 2 * steps + 1 + 1  # D and G per step; data check; one snapshot
+    assert counts["n"] == 2 * steps + 1 + 1 + 1  # D and G per step; data; weights; one snapshot
 
 
 def test_epoch_times_are_read_after_synchronising_the_device(small_faces, monkeypatch):
@@ -292,13 +293,13 @@ def test_stop_after_gives_the_model_a_full_run_holds_after_that_epoch():
     assert all(torch.equal(a, b) for a, b in zip(stopped.parameters(), weights_after_epoch[1]))
     unmonitored, _ = run()
     assert all(torch.equal(a, b) for a, b in zip(unmonitored.parameters(), weights_after_epoch[2]))
-    with pytest.raises(ValueError, match=r"stop_after must be an int in \[1, epochs=3\]"):
+    with pytest.raises(ValueError, match=r"stop_after \(at most epochs = 3\) must be <= 3, got 4"):
         run(stop_after=4)
 
 
 def test_fit_gan_updates_the_weight_average_and_snapshots_it():
     training.seed_everything(0)
-    gan = models.GAN((1, 28, 28), latent_dim=4, hidden=(16, 32), average_decay=0.5)
+    gan = GAN((1, 28, 28), latent_dim=4, hidden=(16, 32), average_decay=0.5)
     start = [p.clone() for p in gan.generator_average.parameters()]
     history = training.fit_gan(gan, torch.rand(64, 1, 28, 28), epochs=1, batch_size=16,
                                n_snapshots=2, progress=False)

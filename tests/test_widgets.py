@@ -8,7 +8,7 @@ import pytest
 import torch
 from packaging.requirements import Requirement
 
-from vae_utils import models, widgets
+from vae_utils import models, widgets, data
 
 
 @pytest.fixture

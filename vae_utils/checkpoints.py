@@ -1,15 +1,16 @@
 """Train once, reuse everywhere: a checkpoint cache keyed by the full training configuration.
 
-A chapter asks :func:`train_or_load` for a model. If a checkpoint written for the *same*
-configuration (model config, parameter shapes, training settings, seed, data) exists, the
-weights are loaded; otherwise the model is trained and saved. A changed setting gives a new
-key, so a stale file is never loaded.
+``zoo.trained`` asks :func:`load_cached` for a model. If a checkpoint written for the *same*
+configuration (model config, parameter shapes, training settings, seed, data, code) exists, the
+weights are loaded; otherwise the zoo trains the model and :func:`save_cached` saves it. A
+changed setting gives a new key, so a stale file is never loaded.
 
-A broken cache never costs a reader their work: a damaged or foreign file under a cache name is
-moved aside (``<file>.damaged``) with a :class:`CheckpointWarning` and the model is trained
-again; a folder that cannot be written, or a disk that fills up while saving, gives a warning
-and the trained model, never an error. Files are written atomically (a temporary file, then a
-rename) and durably (fsync before and after the rename).
+A broken cache never costs a reader their work: a damaged or foreign file under a cache name
+(truncated, not ours, weights that do not fit, NaN or infinite weights) is moved aside
+(``<file>.damaged``) with a :class:`CheckpointWarning` and the model is trained again; a folder
+that cannot be written, or a disk that fills up while saving, gives a warning and the trained
+model, never an error. Files are written atomically (a temporary file, then a rename) and
+durably (fsync before and after the rename).
 
 Folder: the ``directory`` argument > ``$VAE_UTILS_CHECKPOINTS`` > ``./checkpoints``.
 """
@@ -20,24 +21,20 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import tempfile
-import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
 
-CHECKPOINT_ENV_VAR = "VAE_UTILS_CHECKPOINTS"
-MESSAGES_ENV_VAR = "VAE_UTILS_CACHE_MESSAGES"
-"""Set to 0 to silence the "Loaded ... / Trained ..." lines (the website's build does: they
-belong in Jupyter and Colab, not on the book's pages). Warnings are never silenced."""
-FORMAT_VERSION = 1
+from . import checks, settings
+from .training import History
+
+CHECKPOINT_ENV_VAR = "VAE_UTILS_CHECKPOINTS"   # read by settings.checkpoint_dir()
+FORMAT_VERSION = 2
 PAYLOAD_KEYS = {"config_json", "state_dict", "history"}
-# A name becomes a file name inside the cache folder, so it may not hold '/' or start with '.'.
-NAME_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 
 
 class CheckpointError(ValueError):
@@ -52,9 +49,7 @@ class CheckpointWarning(UserWarning):
 
 def checkpoint_dir(directory: str | os.PathLike | None = None) -> Path:
     """The checkpoint folder: explicit > ``$VAE_UTILS_CHECKPOINTS`` > ``./checkpoints``."""
-    if directory is not None:
-        return Path(directory)
-    return Path(os.environ.get(CHECKPOINT_ENV_VAR) or "checkpoints")
+    return Path(directory) if directory is not None else settings.checkpoint_dir()
 
 
 def full_config(model: nn.Module, config: dict[str, Any]) -> dict[str, Any]:
@@ -76,9 +71,7 @@ def checkpoint_path(name: str, config: dict[str, Any],
                     directory: str | os.PathLike | None = None) -> Path:
     """The file ``<folder>/<name>-<key>.pt`` for this configuration; ``name`` may only use
     letters, digits, '.', '_' and '-', so it can never address a file outside the folder."""
-    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or ".." in name:
-        raise ValueError(f"checkpoint name {name!r} is not allowed: use letters, digits, '.', '_' "
-                         f"and '-', not starting with '.' and without '..', e.g. 'mnist-vae'")
+    checks.file_stem(name, "checkpoint name")
     folder = checkpoint_dir(directory)
     path = folder / f"{name}-{config_key(config)}.pt"
     folder_abs = Path(os.path.normpath(folder.absolute()))  # lexical: a symlinked file is fine
@@ -109,9 +102,8 @@ def _fsync_directory(folder: Path) -> None:
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: dict[str, Any],
-                    history: dict[str, list[float] | torch.Tensor]) -> None:
-    """Write weights, configuration and history (lists of numbers, or tensors such as sample
-    snapshots) atomically and durably: a temporary file in the same folder, flushed and fsynced,
+                    history: History) -> None:
+    """Write weights, configuration and history atomically and durably: a temporary file in the same folder, flushed and fsynced,
     renamed over ``path``, then the folder fsynced. The file gets the permissions the umask
     allows (``0o666 & ~umask``). Raises OSError (full disk, read-only folder) and leaves no
     temporary file behind."""
@@ -119,8 +111,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: dict[str,
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"config_json": json.dumps(config, sort_keys=True),
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-               "history": {k: v.detach().cpu() if isinstance(v, torch.Tensor) else [float(x) for x in v]
-                           for k, v in history.items()}}
+               "history": history.to_payload()}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as file:
@@ -170,13 +161,20 @@ def _check_fits(path: Path, model: nn.Module, state: Any) -> None:
                               f"or differently shaped (first: {differ[:3]})")
 
 
-def load_checkpoint(path: str | os.PathLike, model: nn.Module,
-                    config: dict[str, Any]) -> dict[str, list[float]]:
+def _check_finite_weights(path: Path, state: dict[str, torch.Tensor]) -> None:
+    bad = [name for name, t in state.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise CheckpointError(f"checkpoint {path} holds NaN or infinite weights in {len(bad)} "
+                              f"tensors (first: {bad[:3]}): a model trained from it would only "
+                              "give NaN")
+
+
+def load_checkpoint(path: str | os.PathLike, model: nn.Module, config: dict[str, Any]) -> History:
     """Load weights into ``model`` and return the saved history.
 
     Raises CheckpointError (a ValueError) if the file is damaged, is not a checkpoint of this
-    package, does not fit ``model``, or was written for another configuration; ``model`` is
-    then left untouched.
+    package, does not fit ``model``, holds NaN or infinite weights, or was written for another
+    configuration; ``model`` is then left untouched.
     """
     path = Path(path)
     payload = _read_payload(path)
@@ -189,9 +187,14 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module,
         raise CheckpointError(f"checkpoint {path} was written for another configuration:\n"
                               f"  saved:    {saved}\n  expected: {config}")
     _check_fits(path, model, payload["state_dict"])
+    _check_finite_weights(path, payload["state_dict"])
+    try:
+        history = History.from_payload(payload["history"])
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"checkpoint {path} has an unreadable history ({_first_line(err)})") from err
     model.load_state_dict(payload["state_dict"])
     model.eval()
-    return payload["history"]
+    return history
 
 
 def _move_aside(path: Path) -> Path:
@@ -206,11 +209,10 @@ def _move_aside(path: Path) -> Path:
 
 
 def _warn(message: str) -> None:
-    warnings.warn(message, CheckpointWarning, stacklevel=4)  # points at train_or_load's caller
+    warnings.warn(message, CheckpointWarning, stacklevel=4)  # points at zoo.trained's caller
 
 
-def _load_or_set_aside(path: Path, model: nn.Module,
-                       full: dict[str, Any]) -> dict[str, list[float]] | None:
+def _load_or_set_aside(path: Path, model: nn.Module, full: dict[str, Any]) -> History | None:
     """The saved history if ``path`` loads into ``model``; None if there is no usable file (a
     damaged one is moved aside, with a warning, so the model can be trained and saved)."""
     if not path.exists():
@@ -227,9 +229,10 @@ def _load_or_set_aside(path: Path, model: nn.Module,
     return None
 
 
-def _writable_or_warn(folder: Path, name: str) -> bool:
-    """Create ``folder`` and a probe file in it; if that fails, warn now, before training,
-    that ``name`` will be trained but not saved."""
+def writable(name: str, directory: str | os.PathLike | None = None) -> bool:
+    """Whether the cache folder can be written: create it and a probe file in it. If that
+    fails, warn now, before training, that ``name`` will be trained but not saved."""
+    folder = checkpoint_dir(directory)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-probe-", suffix=".tmp")
@@ -244,8 +247,7 @@ def _writable_or_warn(folder: Path, name: str) -> bool:
         return False
 
 
-def _save_or_warn(path: Path, model: nn.Module, full: dict[str, Any],
-                  history: dict[str, list[float]]) -> bool:
+def _save_or_warn(path: Path, model: nn.Module, full: dict[str, Any], history: History) -> bool:
     """Save, or warn (full disk, folder gone read-only...) and go on: the model is trained."""
     try:
         save_checkpoint(path, model, full, history)
@@ -257,40 +259,28 @@ def _save_or_warn(path: Path, model: nn.Module, full: dict[str, Any],
         return False
 
 
-def train_or_load(
-    name: str,
-    model: nn.Module,
-    config: dict[str, Any],
-    train: Callable[[], dict[str, list[float]]],
-    directory: str | os.PathLike | None = None,
-    verbose: bool | None = None,
-) -> dict[str, list[float]]:
-    """Load ``model``'s weights from the cache, or run ``train()`` (which trains ``model`` in
-    place and returns its history) and save the result.
+def cached_path(name: str, model: nn.Module, config: dict[str, Any],
+                directory: str | os.PathLike | None = None) -> Path:
+    """The cache file for ``model`` trained with ``config``: ``<folder>/<name>-<key>.pt``.
 
     name: letters, digits, '.', '_', '-' (ValueError otherwise). config: plain data (numbers,
     strings, lists, dicts) describing everything else that changes the result: data, loss,
-    epochs, learning rate, seed... Returns the history, with ``train_seconds`` (the wall time of
-    the original training run). A damaged cache file, an unwritable folder or a failed save
-    give a :class:`CheckpointWarning`, never an error: the model is trained either way.
-    verbose: print one line saying what was loaded or trained; None: unless
-    ``$VAE_UTILS_CACHE_MESSAGES`` is 0.
-    """
-    if verbose is None:
-        verbose = os.environ.get(MESSAGES_ENV_VAR, "1").lower() not in ("0", "false", "no")
+    epochs, learning rate, seed, code..."""
+    return checkpoint_path(name, full_config(model, config), directory)
+
+
+def load_cached(name: str, model: nn.Module, config: dict[str, Any],
+                directory: str | os.PathLike | None = None) -> History | None:
+    """Load ``model``'s weights from the cache and return their history, or None if there is no
+    usable file (a damaged one is moved aside with a :class:`CheckpointWarning`)."""
+    full = full_config(model, config)
+    return _load_or_set_aside(checkpoint_path(name, full, directory), model, full)
+
+
+def save_cached(name: str, model: nn.Module, config: dict[str, Any], history: History,
+                directory: str | os.PathLike | None = None) -> Path | None:
+    """Save a trained model under its cache name; the file's path, or None (with a
+    :class:`CheckpointWarning`) if the write failed (a full disk, a folder gone read-only)."""
     full = full_config(model, config)
     path = checkpoint_path(name, full, directory)
-    history = _load_or_set_aside(path, model, full)
-    if history is not None:
-        if verbose:
-            print(f"Loaded {name} from {path.name} (trained in {history['train_seconds'][0]:.0f} s).")
-        return history
-    writable = _writable_or_warn(path.parent, name)
-    start = time.perf_counter()
-    history = dict(train())
-    history["train_seconds"] = [time.perf_counter() - start]
-    saved = writable and _save_or_warn(path, model, full, history)
-    if verbose:
-        where = f"saved {path.name}" if saved else "not saved"
-        print(f"Trained {name} in {history['train_seconds'][0]:.0f} s; {where}.")
-    return history
+    return path if _save_or_warn(path, model, full, history) else None

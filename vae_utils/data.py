@@ -14,9 +14,9 @@ from typing import Iterator, NamedTuple
 
 import torch
 
-from . import faces
+from . import checks, faces, settings
 
-DATA_ENV_VAR = "VAE_UTILS_DATA"
+DATA_ENV_VAR = "VAE_UTILS_DATA"   # read by settings.data_dir()
 DATASETS = ("mnist", "fashion-mnist", "faces")
 IMAGE_SIDE = 28  # MNIST and Fashion-MNIST images are 28x28
 # An IDX file: a header of big-endian 32-bit ints (magic number, item count, then rows and
@@ -40,9 +40,7 @@ class ImageData(NamedTuple):
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
     """Where datasets live: the explicit ``root`` > ``$VAE_UTILS_DATA`` > ``./data``."""
-    if root is not None:
-        return Path(root)
-    return Path(os.environ.get(DATA_ENV_VAR) or "data")
+    return Path(root) if root is not None else settings.data_dir()
 
 
 def _idx_count(path: Path, kind: str) -> int:
@@ -122,12 +120,10 @@ def load_dataset(
     Returns images (N, C, H, W) float32 in [0, 1] and labels: digits (N,) for MNIST,
     true factors (N, 6) for faces.
     """
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; expected one of {DATASETS}")
+    checks.choice(name, "dataset", DATASETS)
     if name == "faces":
-        if not isinstance(n_faces, int) or n_faces < 1:
-            raise ValueError(f"n_faces must be a positive int (how many faces to draw), "
-                             f"got {n_faces!r}")
+        n_faces = checks.integer(n_faces, "n_faces (how many faces to draw)", minimum=1)
+        seed = checks.integer(seed, "seed", minimum=0)
         images, factors = faces.make_faces(n_faces, seed=seed if train else seed + 1_000_003)
         return ImageData(images, factors)
     return _torchvision_dataset(name, train, data_root(root), download)
@@ -151,8 +147,7 @@ def batches(
     n = len(tensors[0])
     if any(len(t) != n for t in tensors):
         raise ValueError(f"tensors differ in length: {[len(t) for t in tensors]}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    batch_size = checks.integer(batch_size, "batch_size", minimum=1)
     # The order is drawn on the CPU (a CPU generator gives the same order on any device) and
     # moved to the tensors' device once.
     order = (torch.randperm(n, generator=generator, device="cpu").to(tensors[0].device)
@@ -165,16 +160,22 @@ def batches(
             yield tuple(t[idx] for t in tensors)
 
 
-def binarized(images: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """One fixed binarisation of grey-level images: pixel ~ Bernoulli(grey level), drawn with a
-    CPU generator seeded by ``seed`` (the same seed gives the same binary test set everywhere).
+def binarize_fixed(images: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """One fixed binarisation of grey-level images, for a test set: pixel ~ Bernoulli(grey
+    level), drawn with a CPU generator seeded by ``seed`` (the same seed gives the same binary
+    test set everywhere).
 
     images: (N, C, H, W) in [0, 1] on the CPU -> (N, C, H, W) float32 of 0s and 1s.
     """
-    if not isinstance(images, torch.Tensor):
-        images = torch.as_tensor(images, device="cpu")
+    images = checks.images(images)
     if images.device.type != "cpu":
-        raise ValueError(f"binarized() draws on the CPU; pass CPU images, got {images.device}")
-    if images.numel() and (images.min() < 0 or images.max() > 1 or not torch.isfinite(images).all()):
-        raise ValueError("binarized() needs finite grey levels in [0, 1]")
-    return torch.bernoulli(images.float(), generator=torch.Generator(device="cpu").manual_seed(seed))
+        raise ValueError(f"binarize_fixed() draws on the CPU; pass CPU images, got {images.device}")
+    seed = checks.integer(seed, "seed", minimum=0)
+    return torch.bernoulli(images, generator=torch.Generator(device="cpu").manual_seed(seed))
+
+
+def binarize_dynamic(x: torch.Tensor) -> torch.Tensor:
+    """A fresh binary image per call, pixel ~ Bernoulli(x): *dynamic binarisation* for training
+    (every epoch sees another draw of every image). x: (B, C, H, W) in [0, 1], same shape out,
+    on x's device, drawn with that device's default generator like the reparameterisation noise."""
+    return torch.bernoulli(x)

@@ -12,6 +12,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from . import checks
+from .data import binarize_dynamic
 from .models import LIKELIHOODS, VAEOutput
 
 
@@ -62,14 +64,21 @@ def reconstruction_nll(logits: torch.Tensor, x: torch.Tensor, likelihood: str = 
     raise ValueError(f"unknown likelihood {likelihood!r}; expected one of {LIKELIHOODS}")
 
 
-def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL( N(mu, diag(exp(logvar))) || N(0, I) ) in closed form (Kingma & Welling 2013, app. B).
+def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL( N(mu_j, exp(logvar_j)) || N(0, 1) ) for every latent dimension, in closed form
+    (Kingma & Welling 2013, app. B; written out in the VAE chapter).
 
-    mu, logvar: (B, D) -> (B,) nats, always >= 0.
+    mu, logvar: (B, D) -> (B, D) nats, always >= 0.
     """
     if mu.shape != logvar.shape:
         raise ValueError(f"mu {tuple(mu.shape)} and logvar {tuple(logvar.shape)} differ in shape")
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL( N(mu, diag(exp(logvar))) || N(0, I) ): :func:`kl_per_dimension` summed over the D
+    dimensions. mu, logvar: (B, D) -> (B,) nats, always >= 0."""
+    return kl_per_dimension(mu, logvar).sum(1)
 
 
 class ELBOTerms(NamedTuple):
@@ -90,13 +99,13 @@ def elbo_loss(out: VAEOutput, x: torch.Tensor, beta: float = 1.0, likelihood: st
     gains nothing by switching it off (a treatment for posterior collapse). ``kl`` is always the
     true KL; only ``loss`` sees the floor. Returns batch means.
     """
+    beta = checks.number(beta, "beta", minimum=0)
+    free_bits = checks.number(free_bits, "free_bits (nats per latent dimension)", minimum=0)
     recon = reconstruction_nll(out.logits, x, likelihood, sigma).mean()
-    kl = gaussian_kl(out.mu, out.logvar).mean()
-    if free_bits < 0:
-        raise ValueError(f"free_bits must be >= 0 nats, got {free_bits!r}")
+    per_dimension = kl_per_dimension(out.mu, out.logvar).mean(0)   # (D,) batch means
+    kl = per_dimension.sum()
     if free_bits > 0:
-        kl_per_dimension = (0.5 * (out.mu.pow(2) + out.logvar.exp() - 1.0 - out.logvar)).mean(0)
-        return ELBOTerms(recon + beta * kl_per_dimension.clamp(min=free_bits).sum(), recon, kl)
+        return ELBOTerms(recon + beta * per_dimension.clamp(min=free_bits).sum(), recon, kl)
     return ELBOTerms(recon + beta * kl, recon, kl)
 
 
@@ -111,36 +120,22 @@ def autoencoder_loss(logits: torch.Tensor, x: torch.Tensor) -> ReconTerms:
     return ReconTerms(bernoulli_nll(logits, x).mean())
 
 
-def binarize(x: torch.Tensor) -> torch.Tensor:
-    """A fresh binary image per call, pixel ~ Bernoulli(x): *dynamic binarisation* of MNIST
-    (every epoch sees another draw of every image). x: (B, C, H, W) in [0, 1], same shape out.
-    Uses the default generator of x's device, like the reparameterisation noise."""
-    return torch.bernoulli(x)
-
-
-def vae_batch_loss(model, x: torch.Tensor, beta: float = 1.0, free_bits: float = 0.0) -> ELBOTerms:
-    """One VAE forward pass and its loss under the model's likelihood (``model.likelihood``;
-    binary images drawn from x first if ``model.binarize``); x: (B, C, H, W) in [0, 1]; beta and
-    free_bits as in :func:`elbo_loss`. For ``training.fit``."""
-    if getattr(model, "binarize", False):
-        x = binarize(x)
-    return elbo_loss(model(x), x, beta=beta, likelihood=model.likelihood, sigma=model.sigma,
+def vae_batch_loss(model, x: torch.Tensor, y: torch.Tensor | None = None, beta: float = 1.0,
+                   free_bits: float = 0.0) -> ELBOTerms:
+    """One forward pass of a VAE (or, with labels y (B,), a conditional VAE) and its loss under
+    the model's likelihood (``model.likelihood``; binary images drawn from x first if
+    ``model.binarize``: dynamic binarisation). x: (B, C, H, W) in [0, 1]; beta and free_bits as
+    in :func:`elbo_loss`. For ``training.fit``."""
+    if model.binarize:
+        x = binarize_dynamic(x)
+    out = model(x) if y is None else model(x, y)
+    return elbo_loss(out, x, beta=beta, likelihood=model.likelihood, sigma=model.sigma,
                      free_bits=free_bits)
 
 
 def autoencoder_batch_loss(model, x: torch.Tensor) -> ReconTerms:
     """One autoencoder forward pass and its loss; x: (B, C, H, W) in [0, 1]. For ``training.fit``."""
     return autoencoder_loss(model(x), x)
-
-
-def cvae_batch_loss(model, x: torch.Tensor, y: torch.Tensor, beta: float = 1.0,
-                    free_bits: float = 0.0) -> ELBOTerms:
-    """Conditional VAE loss; x: (B, C, H, W) in [0, 1], y: (B,) class labels; beta and free_bits
-    as in :func:`elbo_loss`. For ``training.fit``."""
-    if getattr(model, "binarize", False):
-        x = binarize(x)
-    return elbo_loss(model(x, y), x, beta=beta, likelihood=model.likelihood, sigma=model.sigma,
-                     free_bits=free_bits)
 
 
 class GANTerms(NamedTuple):

@@ -4,6 +4,7 @@ a notebook displays the figure it gets back.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable, Sequence
 
 import matplotlib.pyplot as plt
@@ -12,29 +13,24 @@ import torch
 from matplotlib.figure import Figure
 from torchvision.utils import make_grid
 
-from .models import check_finite
+from . import checks
+from .models import decode_images
 
 Decode = Callable[[torch.Tensor], torch.Tensor]
 """decode(z: (B, D)) -> images (B, C, H, W) in [0, 1]."""
 
 
 def decoder_images(model: torch.nn.Module) -> Decode:
-    """Wrap a model's ``decode`` (which returns logits) as z -> images in [0, 1], without grads."""
-    device = next(model.parameters()).device
-
-    @torch.no_grad()
-    def decode(z: torch.Tensor) -> torch.Tensor:
-        model.eval()
-        return torch.sigmoid(model.decode(z.to(device))).cpu()
-
-    return decode
+    """``models.decode_images`` bound to a model: z -> images in [0, 1] on the CPU, for the
+    figure helpers and sliders that take a ``Decode``."""
+    return partial(decode_images, model)
 
 
 def _grid_array(images: torch.Tensor, nrow: int, padding: int = 1) -> np.ndarray:
     images = torch.as_tensor(images, device="cpu").detach().float()
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise ValueError(f"expected images of shape (N, 1 or 3, H, W), got {tuple(images.shape)}")
-    check_finite(images, "images")
+    checks.finite(images, "images")
     grid = make_grid(images.clamp(0, 1), nrow=nrow, padding=padding, pad_value=1.0)
     return grid.permute(1, 2, 0).numpy()
 

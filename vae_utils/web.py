@@ -22,7 +22,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .models import values_checked
+from . import settings
+from .checks import values_checked
+from .models import encode_all
 
 SITE_EXPORT_ENV = "VAE_UTILS_WEB_EXPORT"
 """Set by the Makefile's book build to the folder the website serves as ``/models/``."""
@@ -32,8 +34,7 @@ MAX_MODEL_BYTES = 1_500_000
 
 def site_export_dir() -> Path | None:
     """The folder to export decoders into for the website, or None (Jupyter, Colab, tests)."""
-    folder = os.environ.get(SITE_EXPORT_ENV)
-    return Path(folder) if folder else None
+    return settings.web_export_dir()
 
 
 class _ImageDecoder(nn.Module):
@@ -220,15 +221,6 @@ def site_sliders(model: nn.Module, name: str, names: list[str] | None = None, *,
     return _page_widget(name, caption)
 
 
-@torch.no_grad()
-def _test_codes(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """(N, 2) codes of images: an autoencoder's code, a VAE's posterior mean."""
-    model = model.eval()
-    device = next(model.parameters()).device
-    codes = model.encode(images.to(device))
-    return (codes[0] if isinstance(codes, tuple) else codes).cpu()
-
-
 def site_plane(panels: dict[str, nn.Module], name: str, images: torch.Tensor,
                labels: torch.Tensor, *, size: int = 260, scale: int = 4, caption: str = ""):
     """On the website build: export each 2-D model's decoder and return the HTML of their
@@ -243,7 +235,7 @@ def site_plane(panels: dict[str, nn.Module], name: str, images: torch.Tensor,
         if model.latent_dim != 2:
             raise ValueError(f"{title}: a latent plane needs a 2-D code, got {model.latent_dim}")
         info = export_decoder(model, folder / f"{name}-{index}.onnx")
-        codes = _test_codes(model, images)
+        codes = encode_all(model, images).mu
         reach = float(codes.abs().quantile(0.99)) * 1.15
         points = dict(codes=[[round(a, 3), round(b, 3)] for a, b in codes.tolist()],
                       labels=[int(y) for y in labels.tolist()])

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .models import non_finite_count
+from .checks import non_finite_count
 from .viz import Decode
 
 
