@@ -152,17 +152,18 @@ def checked_values(terms: dict[str, torch.Tensor], parameters: Iterable[nn.Param
     then not touched the weights.
     """
     grads = [p.grad for p in parameters if p.grad is not None]
-    # The largest |gradient|: NaN or infinite exactly when some gradient is (it cannot overflow).
-    largest = (torch.nn.utils.get_total_norm(grads, norm_type=math.inf) if grads
-               else terms[next(iter(terms))].new_zeros(()))
+    # The gradients' norm (one fused kernel): NaN or infinite when a gradient is, or when the
+    # gradients are so large (|g| > 1e19) that their squares overflow: a diverging step either way.
+    norm = (torch.nn.utils.get_total_norm(grads) if grads
+            else terms[next(iter(terms))].new_zeros(()))
     values = torch.stack([t.detach().reshape(()).float() for t in terms.values()]
-                         + [largest.float()]).tolist()
+                         + [norm.float()]).tolist()
     named = dict(zip(terms, values[:-1]))
     bad = {name: value for name, value in named.items() if not math.isfinite(value)}
     if bad:
         raise NonFiniteLossError(", ".join(f"{name} = {value}" for name, value in bad.items()))
     if not math.isfinite(values[-1]):
-        raise NonFiniteLossError(f"a gradient is {values[-1]} although the loss is finite "
+        raise NonFiniteLossError(f"the gradients' norm is {values[-1]} although the loss is finite "
                                  f"({', '.join(f'{k} = {v:.4g}' for k, v in named.items())})")
     return named
 

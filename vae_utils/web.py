@@ -1,35 +1,35 @@
-"""Decoders for the website's in-browser latent sliders.
+"""Decoders for the website's in-browser latent sliders and planes.
 
-At build time a chapter exports a trained decoder to ONNX (``export_decoder``); the page runs
-it with onnxruntime-web (``book/_static/latent_sliders.mjs``). The ONNX file computes
-``z (1, latent_dim) -> image (1, C, H, W) in [0, 1]``, the same as
-``torch.sigmoid(model.decode(z))``, with its weight matrices stored as float16 and cast back to
-float32 inside the graph (half the bytes; the arithmetic stays float32).
+At build time a chapter exports a trained decoder (:func:`export_decoder`): its linear layers'
+weights as int8 with one float32 scale per output row (symmetric quantisation, a quarter of the
+float32 bytes), their biases as float32, into one binary file, and the layer list into the JSON
+the page reads. The page's own few dozen lines of JavaScript (``web/sliders/latent_sliders.mjs``)
+compute ``z (latent_dim,) -> sigmoid(decoder(z))``, exactly what :func:`dequantized` computes
+in PyTorch; the pixel change the quantisation costs is measured over 1,000 prior codes and
+printed on the page. Decoders made of ``nn.Linear``, ``nn.ReLU``, ``nn.LeakyReLU``,
+``nn.Flatten``/``nn.Unflatten`` and ``nn.Sequential`` export; anything else is refused.
 
-Needs the optional packages ``onnx`` and ``onnxscript`` (installed by the book's
-requirements.txt, not by Colab): ``site_export_dir()`` is None unless the book build asks for
-an export, and then the chapters call :func:`export_decoder`.
+Nothing is exported unless the book build asks (``settings.web_export_dir()``): in Jupyter and
+Colab the page helpers return None and the ipywidgets sliders run instead.
 """
 
 from __future__ import annotations
 
 import copy
+import html
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from . import settings
+from . import checks, settings
 from .checks import values_checked
-from .models import encode_all
+from .models import encode_all, prior_codes
 
-SITE_EXPORT_ENV = "VAE_UTILS_WEB_EXPORT"
-"""Set by the Makefile's book build to the folder the website serves as ``/models/``."""
-
-MAX_MODEL_BYTES = 1_500_000
+MAX_MODEL_BYTES = 600_000
+"""A page's decoders are downloaded before its first slider moves: keep each one small."""
+ALIGN = 4   # float32 arrays in the binary start at multiples of 4 bytes
 
 
 def site_export_dir() -> Path | None:
@@ -37,47 +37,23 @@ def site_export_dir() -> Path | None:
     return settings.web_export_dir()
 
 
-class _ImageDecoder(nn.Module):
-    """z (B, latent_dim) -> sigmoid(model.decode(z)): (B, C, H, W) in [0, 1]."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.model.decode(z))
-
-
-def half_rounded(model: nn.Module) -> nn.Module:
-    """A float32 copy of ``model`` whose weight matrices (2-D or more) are rounded through
-    float16: what the exported file computes, for measuring its pixel error in PyTorch."""
-    rounded = copy.deepcopy(model).cpu().eval()
-    with torch.no_grad():
-        for parameter in rounded.parameters():
-            if parameter.ndim >= 2:
-                parameter.copy_(parameter.half().float())
-    return rounded
-
-
 @torch.no_grad()
 def low_rank_output(model: nn.Module, rank: int, n_codes: int = 20_000, seed: int = 0) -> nn.Module:
     """A copy of ``model`` whose decoder's last linear layer W (out, in) acts on the top
     ``rank`` principal components of its input only: h -> (W P) P^T (h - m) + W m + b, with m
     and P (in, rank) the mean and principal directions of h over ``n_codes`` prior codes. Far
-    fewer weights when the decoder's last layer is large (a 10-d code spans few directions of
-    h); the pixel error is measured by :func:`export_decoder`."""
+    fewer weights when the decoder's last layer is large (a low-dimensional code spans few
+    directions of h); the pixel error is measured by :func:`export_decoder`."""
     model = copy.deepcopy(model).cpu().eval()
     linears = [(name, m) for name, m in model.decoder.named_modules() if isinstance(m, nn.Linear)]
     if not linears:
         raise ValueError("low_rank_output needs a decoder whose last layer is nn.Linear")
     name, last = linears[-1]
-    if not 0 < rank < last.in_features:
-        raise ValueError(f"rank must be in [1, {last.in_features - 1}], got {rank}")
+    rank = checks.integer(rank, "rank", minimum=1, maximum=last.in_features - 1)
     seen = []
     hook = last.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
-    codes = torch.randn(n_codes, model.latent_dim, generator=torch.Generator().manual_seed(seed),
-                        device="cpu")
-    model.decode(codes)
+    model.decode(prior_codes(checks.integer(n_codes, "n_codes", minimum=2), model.latent_dim,
+                             torch.Generator(device="cpu").manual_seed(seed)))
     hook.remove()
     h = seen[0]
     mean = h.mean(0)
@@ -96,82 +72,116 @@ def low_rank_output(model: nn.Module, rank: int, n_codes: int = 20_000, seed: in
     return model
 
 
-def _weights_to_float16(onnx_model) -> None:
-    """Store every float32 initializer of 2 or more dimensions as float16, with a Cast node
-    back to float32 in front of its users (in place)."""
-    import numpy as np
-    import onnx
-    from onnx import helper, numpy_helper
+def decoder_layers(model: nn.Module) -> list[nn.Module]:
+    """The decoder's computation as a flat list of Linear and activation layers (shape-only
+    layers dropped); a ValueError naming any layer the page cannot compute."""
+    if not hasattr(model, "decoder") or not hasattr(model, "latent_dim"):
+        raise TypeError(f"expected a model with a decoder and a latent_dim, got {type(model).__name__}")
+    layers: list[nn.Module] = []
 
-    graph = onnx_model.graph
-    casts = []
-    for initializer in list(graph.initializer):
-        if initializer.data_type != onnx.TensorProto.FLOAT or len(initializer.dims) < 2:
-            continue
-        name = initializer.name
-        half = numpy_helper.from_array(numpy_helper.to_array(initializer).astype(np.float16),
-                                       name=f"{name}__float16")
-        graph.initializer.remove(initializer)
-        graph.initializer.append(half)
-        casts.append(helper.make_node("Cast", [half.name], [name], to=onnx.TensorProto.FLOAT,
-                                      name=f"{name}__cast"))
-    for cast in reversed(casts):
-        graph.node.insert(0, cast)
+    def walk(module: nn.Module) -> None:
+        if isinstance(module, nn.Sequential):
+            for child in module:
+                walk(child)
+        elif isinstance(module, (nn.Linear, nn.ReLU, nn.LeakyReLU)):
+            layers.append(module)
+        elif not isinstance(module, (nn.Flatten, nn.Unflatten)):
+            raise ValueError(f"the page cannot run a {type(module).__name__} layer; it computes "
+                             "Linear, ReLU and LeakyReLU layers only")
+
+    walk(model.decoder)
+    if not any(isinstance(layer, nn.Linear) for layer in layers):
+        raise ValueError("the decoder has no Linear layer to export")
+    return layers
 
 
-def export_decoder(model: nn.Module, path: str | Path, rank: int | None = None) -> dict:
-    """Write ``model``'s decoder as an ONNX file for the browser: input "z" (1, latent_dim)
-    float32, output "image" (1, C, H, W) in [0, 1], weight matrices stored as float16 (and,
-    with ``rank``, the last layer reduced by :func:`low_rank_output`, for decoders too large
-    for the page otherwise).
+def _quantised(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 quantisation, one scale per output row: W ~ scale[:, None] * q."""
+    scale = weight.abs().amax(1).clamp(min=1e-12) / 127
+    return (weight / scale[:, None]).round().clamp(-127, 127).to(torch.int8), scale
 
-    Returns {"file", "bytes", "latent_dim", "image_shape", "rank", "max_pixel_error",
-    "mean_pixel_error"}: the largest and mean difference from the float32 model's pixels over
-    1,000 prior codes. Raises ValueError if
-    the file exceeds MAX_MODEL_BYTES. Written atomically (a temporary file, then a rename).
-    """
-    import onnx
 
-    if not hasattr(model, "decode") or not hasattr(model, "latent_dim"):
-        raise TypeError(f"expected a model with decode(z) and latent_dim, got {type(model).__name__}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def dequantized(model: nn.Module) -> nn.Module:
+    """A float32 copy of ``model`` whose decoder weights are the exported int8 values times their
+    scales: what the page computes, for measuring its pixel error in PyTorch."""
+    rounded = copy.deepcopy(model).cpu().eval()
+    with torch.no_grad():
+        for layer in decoder_layers(rounded):
+            if isinstance(layer, nn.Linear):
+                q, scale = _quantised(layer.weight)
+                layer.weight.copy_(q.float() * scale[:, None])
+    return rounded
+
+
+@torch.no_grad()
+def _decode(model: nn.Module, z: torch.Tensor) -> torch.Tensor:
+    return torch.sigmoid(model.decode(z))
+
+
+def export_decoder(model: nn.Module, folder: str | Path, name: str, rank: int | None = None) -> dict:
+    """Write ``model``'s decoder as ``<folder>/<name>.bin`` for the page and return what its
+    JSON needs: {"file", "layers", "image_shape", "latent_dim", "bytes", "rank",
+    "max_pixel_error", "mean_pixel_error"} (the largest and mean difference from the float32
+    model's pixels over 1,000 prior codes). ``rank``: reduce the last layer first
+    (:func:`low_rank_output`). Refuses a decoder with NaN or infinite weights, one whose output
+    is not (1, C, H, W) of its image shape, and files over ``MAX_MODEL_BYTES``. Written
+    atomically (a temporary file, then a rename)."""
+    checks.file_stem(name, "decoder name")
+    folder = Path(folder)
     original = copy.deepcopy(model).cpu().eval()
-    model = low_rank_output(original, rank) if rank else original
-    z = torch.zeros(1, model.latent_dim, device="cpu")
-    with tempfile.TemporaryDirectory() as scratch, values_checked(), torch.no_grad():
-        raw = Path(scratch) / "decoder.onnx"
-        torch.onnx.export(_ImageDecoder(model).eval(), (z,), str(raw), input_names=["z"],
-                          output_names=["image"], external_data=False, dynamo=True,
-                          verbose=False)
-        graph = onnx.load(str(raw))
-    _weights_to_float16(graph)
-    onnx.checker.check_model(graph)
-    data = graph.SerializeToString()
-    if len(data) > MAX_MODEL_BYTES:
-        raise ValueError(f"{path.name}: {len(data):,} bytes, over the website's limit of "
-                         f"{MAX_MODEL_BYTES:,} bytes per model")
-    partial = path.with_suffix(path.suffix + ".partial")
-    partial.write_bytes(data)
+    layers = decoder_layers(original)     # refuses what the page cannot compute
+    for parameter_name, parameter in original.named_parameters():
+        if not torch.isfinite(parameter).all():
+            raise ValueError(f"the decoder's {parameter_name} holds NaN or infinite weights: "
+                             "a damaged model cannot be exported")
+    reduced = low_rank_output(original, rank) if rank else original
+    image_shape = tuple(int(s) for s in reduced.image_shape)
+    with values_checked():
+        shape = tuple(_decode(reduced, torch.zeros(1, reduced.latent_dim, device="cpu")).shape)
+    if shape != (1, *image_shape):
+        raise ValueError(f"the decoder returns shape {shape} for one code; the page draws "
+                         f"(1, {', '.join(map(str, image_shape))}) images")
+
+    blob, spec = bytearray(), []
+    for layer in decoder_layers(reduced):
+        if isinstance(layer, nn.Linear):
+            q, scale = _quantised(layer.weight.detach())
+            entry = dict(type="linear", inputs=layer.in_features, outputs=layer.out_features)
+            for key, array in (("weight", q.numpy().tobytes()),
+                               ("scale", scale.float().numpy().tobytes()),
+                               ("bias", layer.bias.detach().float().numpy().tobytes())):
+                entry[key] = len(blob)
+                blob += array + bytes(-len(array) % ALIGN)
+            spec.append(entry)
+        elif isinstance(layer, nn.LeakyReLU):
+            spec.append(dict(type="leaky_relu", slope=float(layer.negative_slope)))
+        else:
+            spec.append(dict(type="relu"))
+    if len(blob) > MAX_MODEL_BYTES:
+        raise ValueError(f"{name}: {len(blob):,} bytes, over the website's limit of "
+                         f"{MAX_MODEL_BYTES:,} bytes per model (pass a rank to shrink it)")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.bin"
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(bytes(blob))
     partial.replace(path)
 
-    codes = torch.randn(1_000, model.latent_dim, generator=torch.Generator().manual_seed(0),
-                        device="cpu")
-    with torch.no_grad():
-        exact = torch.sigmoid(original.decode(codes))
-        exported = torch.sigmoid(half_rounded(model).decode(codes))
-    error = (exact - exported).abs()
-    return dict(file=path.name, bytes=len(data), latent_dim=model.latent_dim,
-                image_shape=list(model.image_shape), rank=rank,
-                max_pixel_error=float(error.max()), mean_pixel_error=float(error.mean()))
+    codes = prior_codes(1_000, reduced.latent_dim, torch.Generator(device="cpu").manual_seed(0))
+    with values_checked():
+        error = (_decode(original, codes) - _decode(dequantized(reduced), codes)).abs()
+    max_error = checks.result(float(error.max()), "the exported decoder's pixel error",
+                              "the decoder gives NaN for some prior codes")
+    return dict(file=path.name, layers=spec, image_shape=list(image_shape),
+                latent_dim=reduced.latent_dim, bytes=len(blob), rank=rank,
+                max_pixel_error=max_error, mean_pixel_error=float(error.mean()))
 
 
 def write_page_config(path: str | Path, config: dict) -> None:
-    """Write the JSON a slider page reads (model files, slider names, ranges), atomically."""
+    """Write the JSON a slider page reads (decoder layers, slider names, ranges), atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(path.suffix + ".partial")
-    partial.write_text(json.dumps(config, indent=1) + "\n")
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(config, indent=1, allow_nan=False) + "\n")
     partial.replace(path)
 
 
@@ -179,71 +189,112 @@ SCRIPT = "../sliders/latent_sliders.mjs"   # relative to a chapter page (book/<c
 MODELS = "../models"
 
 
-def _page_widget(config_name: str, caption: str):
-    import html
-
+def _page_widget(config_name: str, caption: str, loading: str):
     from IPython.display import HTML
 
+    source = html.escape(f"{MODELS}/{config_name}.json", quote=True)
     return HTML(f'<p class="vae-web-caption">{html.escape(caption)}</p>\n'
-                f'<div class="vae-web" data-config="{MODELS}/{config_name}.json"></div>\n'
+                f'<div class="vae-web" data-config="{source}">'
+                f'<p class="vae-web-loading" role="status">{html.escape(loading)}</p></div>\n'
                 f'<script type="module" src="{SCRIPT}"></script>')
 
 
 def _describe(info: dict) -> str:
-    """What the page says about its decoder, in lines of at most 80 characters."""
-    lines = [f"in-browser decoder {info['file']}: {info['bytes'] / 1e6:.2f} MB, float16 weights"]
+    """What the page says about its decoder, in lines of at most 56 characters (a phone)."""
+    lines = [f"in-browser decoder: {info['bytes'] / 1e3:.0f} kB, int8 weights"]
     if info["rank"]:
-        lines.append(f"  its last layer on {info['rank']} principal components of its input")
-    lines.append(f"  pixel change from the float32 model: largest {info['max_pixel_error']:.4f}, "
+        lines.append(f"  its last layer on {info['rank']} principal directions")
+    lines.append(f"  pixel change from the float32 model over 1,000")
+    lines.append(f"  prior codes: largest {info['max_pixel_error']:.4f}, "
                  f"mean {info['mean_pixel_error']:.4f}")
     return "\n".join(lines)
+
+
+def _names(names, latent_dim: int) -> list[str]:
+    names = [f"z{i + 1}" for i in range(latent_dim)] if names is None else list(names)
+    if len(names) != latent_dim:
+        raise ValueError(f"expected {latent_dim} slider names, got {len(names)}")
+    for label in names:
+        if not isinstance(label, str) or not label.strip() or len(label) > 24:
+            raise ValueError(f"a slider name must be a short non-empty string, got {label!r}")
+    return names
 
 
 def site_sliders(model: nn.Module, name: str, names: list[str] | None = None, *,
                  value_range: float = 3.0, step: float = 0.05, scale: int = 6,
                  alt: str = "the decoded image", caption: str = "", rank: int | None = None):
-    """On the website build: export ``model``'s decoder as ``<name>.onnx`` and return the HTML
+    """On the website build: export ``model``'s decoder as ``<name>.bin`` and return the HTML
     of one slider per latent dimension (``names``: their labels, default z1, z2, ...), with
     "sample from the prior" and "reset" buttons, under ``caption`` (``rank``: as in
     :func:`export_decoder`). Elsewhere (Jupyter, Colab): None."""
     folder = site_export_dir()
     if folder is None:
         return None
-    names = names or [f"z{i + 1}" for i in range(model.latent_dim)]
-    if len(names) != model.latent_dim:
-        raise ValueError(f"expected {model.latent_dim} slider names, got {len(names)}")
-    info = export_decoder(model, folder / f"{name}.onnx", rank=rank)
+    checks.file_stem(name, "slider widget name")
+    names = _names(names, model.latent_dim)
+    value_range = checks.number(value_range, "value_range", above=0)
+    step = checks.number(step, "step", above=0, maximum=value_range)
+    scale = checks.integer(scale, "scale", minimum=1, maximum=16)
+    info = export_decoder(model, folder, name, rank=rank)
     write_page_config(folder / f"{name}.json", dict(
-        kind="sliders", model=info["file"], latent_dim=model.latent_dim,
-        image_shape=info["image_shape"], names=list(names), range=value_range, step=step,
-        scale=scale, alt=alt))
+        kind="sliders", decoder=_decoder_entry(info), latent_dim=model.latent_dim,
+        names=names, range=value_range, step=step, scale=scale, alt=str(alt)))
     print(_describe(info))
-    return _page_widget(name, caption)
+    return _page_widget(name, caption, "Loading the in-browser decoder…")
+
+
+def _decoder_entry(info: dict) -> dict:
+    return {key: info[key] for key in ("file", "layers", "image_shape", "latent_dim", "rank")}
 
 
 def site_plane(panels: dict[str, nn.Module], name: str, images: torch.Tensor,
-               labels: torch.Tensor, *, size: int = 260, scale: int = 4, caption: str = ""):
+               labels: torch.Tensor, *, size: int = 260, scale: int = 4, caption: str = "",
+               rank: int | None = None):
     """On the website build: export each 2-D model's decoder and return the HTML of their
     latent planes side by side: the codes of ``images`` (N, 1, 28, 28) coloured by ``labels``
-    (N,), and the decoded image of whatever point the reader points at, under ``caption``.
-    Elsewhere: None."""
+    (N,) in 0..9, and the decoded image of whatever point the reader points at (or moves to
+    with the arrow keys), under ``caption``. Elsewhere: None."""
     folder = site_export_dir()
     if folder is None:
         return None
-    config = dict(kind="plane", size=size, scale=scale, panels=[])
+    checks.file_stem(name, "plane widget name")
+    labels = checks.labels(labels, 10, count=len(images))
+    config = dict(kind="plane", size=checks.integer(size, "size", minimum=64, maximum=1024),
+                  scale=checks.integer(scale, "scale", minimum=1, maximum=16), panels=[])
     for index, (title, model) in enumerate(panels.items()):
         if model.latent_dim != 2:
             raise ValueError(f"{title}: a latent plane needs a 2-D code, got {model.latent_dim}")
-        info = export_decoder(model, folder / f"{name}-{index}.onnx")
+        info = export_decoder(model, folder, f"{name}-{index}", rank=rank)
         codes = encode_all(model, images).mu
         reach = float(codes.abs().quantile(0.99)) * 1.15
         points = dict(codes=[[round(a, 3), round(b, 3)] for a, b in codes.tolist()],
-                      labels=[int(y) for y in labels.tolist()])
+                      labels=labels.tolist())
         write_page_config(folder / f"{name}-{index}-points.json", points)
-        config["panels"].append(dict(title=title, model=info["file"],
+        config["panels"].append(dict(title=str(title), decoder=_decoder_entry(info),
                                      points=f"{name}-{index}-points.json",
                                      extent=[-reach, reach]))
-        config["image_shape"] = info["image_shape"]
         print(f"{title}: " + _describe(info))
     write_page_config(folder / f"{name}.json", config)
-    return _page_widget(name, caption)
+    return _page_widget(name, caption, "Loading the in-browser decoders…")
+
+
+def run_exported(folder: str | Path, decoder: dict, z: torch.Tensor) -> torch.Tensor:
+    """What the page computes, read back from the exported files (for the tests): z (B, D) ->
+    images (B, C, H, W) in [0, 1], in float64 like JavaScript's numbers."""
+    import numpy as np
+
+    blob = (Path(folder) / decoder["file"]).read_bytes()
+    x = z.double().numpy()
+    for layer in decoder["layers"]:
+        if layer["type"] == "linear":
+            n_in, n_out = layer["inputs"], layer["outputs"]
+            w = np.frombuffer(blob, np.int8, n_in * n_out, layer["weight"]).reshape(n_out, n_in)
+            s = np.frombuffer(blob, np.float32, n_out, layer["scale"]).astype(np.float64)
+            b = np.frombuffer(blob, np.float32, n_out, layer["bias"]).astype(np.float64)
+            x = (x @ w.T.astype(np.float64)) * s + b
+        elif layer["type"] == "relu":
+            x = np.maximum(x, 0)
+        else:
+            x = np.where(x > 0, x, layer["slope"] * x)
+    images = 1 / (1 + np.exp(-x))
+    return torch.from_numpy(images).reshape(len(z), *decoder["image_shape"])

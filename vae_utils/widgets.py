@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from . import checks
 from .checks import non_finite_count
 from .viz import Decode
 
@@ -60,13 +61,15 @@ class LatentSliders:
 
     def __init__(self, decode: Decode, latent_dim: int, names: Sequence[str] | None = None,
                  value_range: tuple[float, float] = (-3.0, 3.0), scale: int = 6, seed: int = 0):
-        if not isinstance(latent_dim, int) or latent_dim < 1:
-            raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}")
+        latent_dim = checks.integer(latent_dim, "latent_dim", minimum=1)
+        scale = checks.integer(scale, "scale", minimum=1, maximum=32)
+        if not callable(decode):
+            raise TypeError(f"decode must be a function z (B, D) -> images, got {type(decode).__name__}")
         names = list(names) if names is not None else [f"z{i + 1}" for i in range(latent_dim)]
         if len(names) != latent_dim:
             raise ValueError(f"got {len(names)} slider names for a latent size of {latent_dim}")
-        lo, hi = value_range
-        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        lo, hi = (checks.number(v, "each end of value_range") for v in value_range)
+        if not lo < hi:
             raise ValueError(f"value_range must be finite numbers (low, high), low < high; "
                              f"got {value_range}")
         self.decode, self.latent_dim, self.scale = decode, latent_dim, scale
@@ -138,7 +141,13 @@ class LatentSliders:
         if self._updating:
             return
         z = self.latent()
-        images = torch.as_tensor(self.decode(z), device="cpu")
+        images = self.decode(z)
+        if not isinstance(images, torch.Tensor) or images.ndim != 4 or len(images) != 1:
+            found = (f"shape {tuple(images.shape)}" if isinstance(images, torch.Tensor)
+                     else type(images).__name__)
+            raise ValueError(f"decode must return one image (1, C, H, W) for the code (1, "
+                             f"{self.latent_dim}), got {found}; the image was left as it was")
+        images = images.detach().to("cpu")
         bad = non_finite_count(images)
         if bad:
             raise ValueError(f"decode returned {bad} non-finite pixel value(s) (NaN or inf) for "

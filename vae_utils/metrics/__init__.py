@@ -16,8 +16,9 @@ from .latents import (ActiveUnits, active_units, discretize, fit_probe, fraction
                       hole_threshold, latent_labels, mig, mutual_information_matrix,
                       posterior_probe_r2, posterior_samples, probe_r2, slider_factor_changes)
 from .likelihood import iwae_log_likelihoods, iwae_log_weights, iwae_nll
-from .samples import (ClassifierView, EdgeSlopes, check_view, classifier_view, distance_to_uniform, edge_slopes,
-                      frechet_distance, nearest_neighbour_distances, precision_recall,
-                      sample_quality, sample_quality_monitor, sharpness)
+from .samples import (ClassifierView, EdgeSlopes, check_view, classifier_view,
+                      distance_to_uniform, edge_slopes, frechet_distance, manifold_membership,
+                      nearest_neighbour_distances, precision_recall, quality_differences,
+                      sample_quality, sample_quality_monitor, sharpness, sharpness_difference)
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -112,6 +112,20 @@ def _covered(queries: torch.Tensor, support: torch.Tensor, radii: torch.Tensor, 
     return torch.cat(inside)
 
 
+def manifold_membership(real_features: torch.Tensor, fake_features: torch.Tensor, k: int = 3,
+                        chunk: int = 2000) -> tuple[torch.Tensor, torch.Tensor]:
+    """The parts of :func:`precision_recall`: for every generated sample, whether it lies in
+    the real data's k-NN manifold (M,), and for every real sample, whether it lies in the
+    generated one's (N,); precision and recall are their means."""
+    k = checks.integer(k, "k (neighbours)", minimum=1)
+    chunk = checks.integer(chunk, "chunk", minimum=1)
+    real, fake = _feature_pair(real_features, fake_features, min_rows=k + 1)
+    real, fake = real.double(), fake.double()   # squared distances of large features stay finite
+    real_radii = _kth_neighbour_radius(real, k, chunk)
+    fake_radii = _kth_neighbour_radius(fake, k, chunk)
+    return _covered(fake, real, real_radii, chunk), _covered(real, fake, fake_radii, chunk)
+
+
 def precision_recall(real_features: torch.Tensor, fake_features: torch.Tensor, k: int = 3,
                      chunk: int = 2000) -> tuple[float, float]:
     """Improved precision and recall (Kynkäänniemi et al. 2019) with k-NN manifolds.
@@ -121,15 +135,8 @@ def precision_recall(real_features: torch.Tensor, fake_features: torch.Tensor, k
     Recall: the share of real samples inside the generated manifold: is the data covered?
     real_features (N, F), fake_features (M, F), each with more than k rows.
     """
-    k = checks.integer(k, "k (neighbours)", minimum=1)
-    chunk = checks.integer(chunk, "chunk", minimum=1)
-    real, fake = _feature_pair(real_features, fake_features, min_rows=k + 1)
-    real, fake = real.double(), fake.double()   # squared distances of large features stay finite
-    real_radii = _kth_neighbour_radius(real, k, chunk)
-    fake_radii = _kth_neighbour_radius(fake, k, chunk)
-    precision = _covered(fake, real, real_radii, chunk).float().mean()
-    recall = _covered(real, fake, fake_radii, chunk).float().mean()
-    return float(precision), float(recall)
+    fake_inside, real_inside = manifold_membership(real_features, fake_features, k, chunk)
+    return float(fake_inside.float().mean()), float(real_inside.float().mean())
 
 
 def distance_to_uniform(histogram: torch.Tensor) -> float:
@@ -154,6 +161,45 @@ def sample_quality(real: ClassifierView, samples: ClassifierView, k: int = 3) ->
             "precision": precision, "recall": recall,
             "coverage_tv": distance_to_uniform(samples.histogram()),
             "confident": samples.confident_share()}
+
+
+def quality_differences(real: ClassifierView, first: ClassifierView, second: ClassifierView,
+                        k: int = 3, resamples: int = 200, seed: int = 0) -> dict[str, "Interval"]:
+    """first − second for every measurement of :func:`sample_quality`, each with a 95%
+    bootstrap interval over the images of the three sets (one run of each model: the interval
+    covers the choice of samples and test images, not of training seeds). The Fréchet distance
+    is recomputed on every resample; precision, recall, coverage and the confident share are
+    means of per-image values (for precision and recall, membership of the k-NN manifolds of
+    the full sets), so they are resampled as such."""
+    from .evaluation import bootstrap_interval
+
+    real = check_view(real, "the real images' view")
+    first, second = check_view(first, "the first view"), check_view(second, "the second view")
+    n = min(len(real.features), len(first.features), len(second.features))
+    real, first, second = (ClassifierView(v.features[:n], v.probabilities[:n])
+                           for v in (real, first, second))
+    a_in, real_in_a = manifold_membership(real.features, first.features, k)
+    b_in, real_in_b = manifold_membership(real.features, second.features, k)
+    classes = real.probabilities.shape[1]
+
+    def coverage(view: ClassifierView, i: torch.Tensor) -> float:
+        counts = torch.bincount(view.probabilities[i].argmax(1), minlength=classes).double()
+        return distance_to_uniform(counts / counts.sum())
+
+    def confident(view: ClassifierView, i: torch.Tensor) -> float:
+        return float((view.probabilities[i].max(1).values >= 0.9).double().mean())
+
+    statistics = {
+        "frechet_distance": lambda i: frechet_distance(real.features[i], first.features[i])
+        - frechet_distance(real.features[i], second.features[i]),
+        "precision": lambda i: float(a_in[i].double().mean() - b_in[i].double().mean()),
+        "recall": lambda i: float(real_in_a[i].double().mean() - real_in_b[i].double().mean()),
+        "coverage_tv": lambda i: coverage(first, i) - coverage(second, i),
+        "confident": lambda i: confident(first, i) - confident(second, i),
+    }
+    source = f"bootstrap over {n:,} samples of each (one run each)"
+    return {name: bootstrap_interval(statistic, n, resamples=resamples, seed=seed, source=source)
+            for name, statistic in statistics.items()}
 
 
 def sample_quality_monitor(classifier: torch.nn.Module, real_images: torch.Tensor,
@@ -240,6 +286,19 @@ def edge_slopes(images: torch.Tensor) -> EdgeSlopes:
         sums += (slope * edges).flatten(1).sum(1)
         counts += edges.flatten(1).sum(1)
     return EdgeSlopes(sums, counts)
+
+
+def sharpness_difference(first: torch.Tensor, second: torch.Tensor, resamples: int = 200,
+                         seed: int = 0) -> "Interval":
+    """:func:`sharpness` of ``first`` minus that of ``second`` (two image sets of the same
+    size), with a 95% bootstrap interval over the images."""
+    from .evaluation import bootstrap_interval
+
+    a, b = edge_slopes(first), edge_slopes(second)
+    n = checks.same_length(first=a.sums, second=b.sums)
+    return bootstrap_interval(
+        lambda i: float(a.sums[i].sum() / a.counts[i].sum() - b.sums[i].sum() / b.counts[i].sum()),
+        n, resamples=resamples, seed=seed, source=f"bootstrap over {n:,} images of each")
 
 
 def sharpness(images: torch.Tensor) -> float:
