@@ -1,13 +1,12 @@
-"""Speed and quality measurements reported in README.md. Not a test: run it on a quiet machine.
+"""Speed and quality measurements reported in benchmarks/README.md. Not a test: run it on a
+quiet machine, through the Makefile (which sets the data folder):
 
-    .venv/bin/python benchmarks/benchmark.py book         # every chapter from a cold cache
-    .venv/bin/python benchmarks/benchmark.py vae          # book VAE vs pytorch/examples' VAE
-    .venv/bin/python benchmarks/benchmark.py overhead     # training.fit vs a bare loop
-    .venv/bin/python benchmarks/benchmark.py mnist-recipes  # how the MNIST VAE's recipe was chosen
-    .venv/bin/python benchmarks/benchmark.py gan-recipes  # how the GAN's recipe was chosen (writes
-                                                          # vae_utils/measurements/gan_recipes.json)
-
-MNIST comes from $VAE_UTILS_DATA (the Makefile's rule: ../shared/data offline).
+    make benchmark BENCH=book           # every chapter from a cold cache
+    make benchmark BENCH=vae            # book VAE vs pytorch/examples' VAE
+    make benchmark BENCH=overhead       # training.fit vs a bare loop
+    make benchmark BENCH=mnist-recipes  # how the MNIST VAE's recipe was chosen
+    make benchmark BENCH=gan-recipes    # how the GAN's recipe was chosen (writes
+                                        # vae_utils/measurements/gan_recipes.json)
 """
 
 from __future__ import annotations
@@ -24,8 +23,6 @@ import torch.nn.functional as F
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
-if "VAE_UTILS_DATA" not in os.environ and (ROOT.parent / "shared/data/MNIST/raw").exists():
-    os.environ["VAE_UTILS_DATA"] = str(ROOT.parent / "shared/data")
 
 
 def bench_book() -> None:
@@ -43,6 +40,8 @@ def bench_book() -> None:
         print("| chapter | seconds (cold cache) |\n|---|---:|")
         for chapter in chapters:
             path = ROOT / f"{chapter}.ipynb"
+            if not path.exists():   # a Markdown page: nothing to execute
+                continue
             nb = nbformat.read(path, as_version=4)
             start = time.perf_counter()
             NotebookClient(nb, timeout=1800, kernel_name="python3",
@@ -54,7 +53,7 @@ def bench_book() -> None:
         print("\n| model | training seconds |\n|---|---:|")
         for path in sorted(Path(cache).glob("*.pt")):
             history = torch.load(path, map_location="cpu", weights_only=True)["history"]
-            print(f"| {path.stem.rsplit('-', 1)[0]} | {history['train_seconds'][0]:.0f} |")
+            print(f"| {path.stem.rsplit('-', 1)[0]} | {history['train_seconds']:.0f} |")
 
 
 class ExamplesVAE(nn.Module):
@@ -83,8 +82,10 @@ def run_examples_baseline() -> tuple[float, float]:
     10 epochs, test loss after every epoch. Returns (wall seconds, final test nats per image)."""
     from torchvision import datasets, transforms
 
+    from vae_utils import settings
+
     torch.manual_seed(1)
-    root = os.environ.get("VAE_UTILS_DATA", "data")
+    root = str(settings.data_dir())
     train = torch.utils.data.DataLoader(datasets.MNIST(root, train=True, download=True,
                                         transform=transforms.ToTensor()), batch_size=128, shuffle=True)
     test = torch.utils.data.DataLoader(datasets.MNIST(root, train=False,
@@ -114,11 +115,13 @@ def run_examples_baseline() -> tuple[float, float]:
 def run_book_vae() -> tuple[float, float]:
     """The book's MNIST VAE network and batching, trained like pytorch/examples' VAE (grey levels,
     10 epochs, constant learning rate), test loss as defined above."""
+    import dataclasses
+
     from vae_utils import zoo
 
-    recipe = dict(zoo.RECIPES["mnist-vae"], epochs=10, lr_schedule="constant")
-    recipe["model"] = dict(recipe["model"], binarize=False)
-    zoo.RECIPES["bench-grey-vae"] = recipe
+    zoo.RECIPES["bench-grey-vae"] = dataclasses.replace(
+        zoo.RECIPES["mnist-vae"], name="bench-grey-vae", epochs=10, lr_schedule="constant",
+        binarize=False, monitor=None)
     with tempfile.TemporaryDirectory() as cache:
         start = time.perf_counter()
         _, history = zoo.trained("bench-grey-vae", progress=False, checkpoint_dir=cache)
@@ -128,17 +131,21 @@ def run_book_vae() -> tuple[float, float]:
 
 def bench_mnist_recipes() -> None:
     """The MNIST VAE's recipe against cheaper ones (same network, dynamically binarised MNIST):
-    -log p(x) by IWAE, K = 1000, on the first 2,000 images of the fixed binary test set."""
+    -log p(x) by IWAE, K = 1000, on the book's evaluation subset of 2,000 images of the fixed
+    binary test set (metrics.subset_indices), with its standard error."""
+    import dataclasses
+
     from vae_utils import data, metrics, zoo
 
-    test = data.binarized(data.load_mnist(train=False).images, seed=0)[:2000]
-    book = zoo.RECIPES["mnist-vae"]
+    test = data.binarize_fixed(data.load_mnist(train=False).images, seed=0)
+    test = test[metrics.subset_indices(len(test), 2000)]
+    book = dataclasses.replace(zoo.RECIPES["mnist-vae"], name="bench-recipe", monitor=None)
     candidates = {
-        "10 epochs, constant lr 1e-3": dict(book, epochs=10, lr_schedule="constant"),
-        "20 epochs, cosine 1e-3 -> 5e-5": dict(book, epochs=20),
-        "20 epochs, cosine 2e-3 -> 1e-4": dict(book, epochs=20, lr=2e-3),
-        "30 epochs, cosine 1e-3 -> 5e-5": dict(book, epochs=30),
-        "40 epochs, cosine 1e-3 -> 5e-5 (the book's)": dict(book),
+        "10 epochs, constant lr 1e-3": dataclasses.replace(book, epochs=10, lr_schedule="constant"),
+        "20 epochs, cosine 1e-3 -> 5e-5": dataclasses.replace(book, epochs=20),
+        "20 epochs, cosine 2e-3 -> 1e-4": dataclasses.replace(book, epochs=20, lr=2e-3),
+        "30 epochs, cosine 1e-3 -> 5e-5": dataclasses.replace(book, epochs=30),
+        "40 epochs, cosine 1e-3 -> 5e-5 (the book's)": book,
     }
     print("| recipe | training (s) | test -log p(x), IWAE K=1000 (nats) |\n|---|---:|---:|")
     with tempfile.TemporaryDirectory() as cache:
@@ -148,8 +155,9 @@ def bench_mnist_recipes() -> None:
             model, _ = zoo.trained("bench-recipe", progress=False, checkpoint_dir=cache)
             seconds = time.perf_counter() - start
             torch.manual_seed(0)
-            nll = metrics.iwae_nll(model, test, k=1000, batch_size=20)
-            print(f"| {label} | {seconds:.0f} | {nll:.2f} |", flush=True)
+            nll = metrics.mean_stderr(-metrics.iwae_log_likelihoods(model, test, k=1000,
+                                                                     batch_size=20))
+            print(f"| {label} | {seconds:.0f} | {nll} |", flush=True)
             for path in Path(cache).glob("bench-recipe-*.pt"):
                 path.unlink()
 
@@ -170,8 +178,10 @@ def bench_gan_recipes() -> None:
     """GAN candidates trained on MNIST, sample quality after every epoch against training
     seconds, for the trained generator and for its running weight average (the same run: the
     average does not change training). Quality as the book's monitor measures it
-    (``zoo.MONITOR``: 2,000 samples vs the first 2,000 test images, classifier features)."""
+    (``zoo.MONITOR``: 2,000 samples vs the book's evaluation subset of 2,000 test images,
+    classifier features), plus the samples' sharpness (``metrics.sharpness``)."""
     import copy
+    import dataclasses
     import datetime
     import json
     import platform
@@ -180,21 +190,23 @@ def bench_gan_recipes() -> None:
 
     book = zoo.RECIPES["mnist-gan"]
     settings = zoo.MONITOR
-    classifier = zoo.trained(settings["classifier"], progress=False).model
+    classifier = zoo.trained(settings.classifier, progress=False).model
+    test_images = data.load_mnist(train=False).images
     real = metrics.classifier_view(
-        classifier, data.load_mnist(train=False).images[:settings["real_images"]])
+        classifier, test_images[metrics.subset_indices(len(test_images), settings.real_images)])
     images = data.load_mnist(train=True).images
 
     def quality(model: nn.Module, live: bool) -> dict[str, float]:
-        z = models.prior_codes(settings["samples"], model.latent_dim,
-                               torch.Generator(device="cpu").manual_seed(settings["seed"]))
+        z = models.prior_codes(settings.samples, model.latent_dim,
+                               torch.Generator(device="cpu").manual_seed(settings.seed))
         with torch.no_grad():
             net = model.generator if live else model.generator_average
             samples = torch.sigmoid(net(z))
-        return metrics.sample_quality(real, metrics.classifier_view(classifier, samples))
+        measured = metrics.sample_quality(real, metrics.classifier_view(classifier, samples))
+        return dict(measured, sharpness=metrics.sharpness(samples))
 
     def make(conv: bool) -> nn.Module:
-        gan = models.build_model(**copy.deepcopy(book["model"]))
+        gan = zoo.build_model(dict(kind="gan", **book.model_settings()))
         if conv:  # the same GAN class, with convolutional networks swapped in
             gan.generator, gan.discriminator = small_dcgan(gan.latent_dim)
             gan.generator_average = copy.deepcopy(gan.generator).requires_grad_(False)
@@ -221,7 +233,7 @@ def bench_gan_recipes() -> None:
         seconds = torch.tensor(history["epoch_seconds"]).cumsum(0).tolist()
         run = dict(label=label, **{k: v for k, v in candidate.items() if k != "conv"},
                    architecture="conv" if candidate["conv"] else "mlp", seconds=seconds,
-                   **{key.removeprefix("monitor_"): value for key, value in history.items()
+                   **{key.removeprefix("monitor_"): value for key, value in history.values.items()
                       if key.startswith("monitor_")})
         runs.append(run)
         print(f"{label}: {seconds[-1]:.0f} s, Fréchet distance live "
@@ -231,7 +243,8 @@ def bench_gan_recipes() -> None:
     result = dict(command="benchmarks/benchmark.py gan-recipes",
                   date=datetime.date.today().isoformat(),
                   machine=f"{os.cpu_count()} CPU cores, {platform.machine()}, torch {torch.__version__}",
-                  monitor=settings, average_decay=book["model"]["average_decay"], runs=runs)
+                  monitor=dataclasses.asdict(settings), evaluation_seed=metrics.EVALUATION_SEED,
+                  average_decay=book.average_decay, runs=runs)
     out = ROOT / "vae_utils" / "measurements" / "gan_recipes.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
@@ -248,7 +261,7 @@ def bench_vae() -> None:
 
 def bench_overhead(epochs: int = 3) -> None:
     """training.fit against the same loop without progress bar, history or checks."""
-    from vae_utils import data, losses, models, training
+    from vae_utils import checks, data, losses, models, training
 
     images = data.load_mnist(train=True).images
 
@@ -258,7 +271,7 @@ def bench_overhead(epochs: int = 3) -> None:
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         generator = torch.Generator().manual_seed(0)
         start = time.perf_counter()
-        with models.values_checked():  # no per-batch value checks, like training.fit
+        with checks.values_checked():  # no per-batch value checks, like training.fit
             for _ in range(epochs):
                 for (x,) in data.batches(images, batch_size=128, shuffle=True, generator=generator):
                     loss = losses.vae_batch_loss(model, x).loss

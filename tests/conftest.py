@@ -1,6 +1,5 @@
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,22 +15,24 @@ def small_faces() -> torch.Tensor:
 
 
 @pytest.fixture(scope="session")
-def html_dir(tmp_path_factory) -> Path:
-    """The whole book built as `make book` builds it (every notebook executed, warnings are
-    errors, the decoders exported for the website's sliders): the HTML folder. Shared by the
-    HTML checks (test_book_build.py) and the browser test (test_site_browser.py). With
-    VAE_UTILS_BUILT_SITE=_build/html the tests check that folder instead of building."""
+def html_dir() -> Path:
+    """The whole book as `make book` builds it (every notebook executed, warnings are errors,
+    the decoders exported for the website's sliders): the HTML folder. Shared by the HTML checks
+    (test_book_build.py) and the browser test (test_site_browser.py). `make test` builds the
+    book first and passes VAE_UTILS_BUILT_SITE; without it, these tests run `make book` (the
+    Makefile is the one place the build command is written)."""
     from book_files import ROOT
 
-    if os.environ.get("VAE_UTILS_BUILT_SITE"):        # check a site built before, e.g. by `make book`
+    if os.environ.get("VAE_UTILS_BUILT_SITE"):
         return Path(os.environ["VAE_UTILS_BUILT_SITE"])
-    out = tmp_path_factory.mktemp("book")
-    jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    env = {**os.environ, "VAE_UTILS_CACHE_MESSAGES": "0"}
-    env.setdefault("VAE_UTILS_WEB_EXPORT", str(ROOT / "_site_assets" / "models"))
-    result = subprocess.run(
-        [str(jupyter_book), "build", str(ROOT), "--all", "-W", "-n", "--keep-going",
-         "--path-output", str(out)],
-        capture_output=True, text=True, timeout=1800, env=env)
+    result = subprocess.run(["make", "book"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=3600)
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
-    return out / "_build" / "html"
+    return ROOT / "_build" / "html"
+
+
+def pytest_collection_modifyitems(items):
+    """Every test that uses the built site is marked `book` (`make check` leaves them out)."""
+    for item in items:
+        if "html_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.book)

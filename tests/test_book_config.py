@@ -125,3 +125,25 @@ def test_every_figure_has_a_named_caption_that_says_what_to_look_at():
             names.append(figure["name"])
     assert len(names) == len(set(names)), "figure names must be unique"
     assert len(names) >= 50
+
+
+def test_architecture_lists_every_setting_the_package_reads():
+    """ARCHITECTURE.md's settings table is settings.SETTINGS, row by row, and no module reads
+    os.environ but settings.py."""
+    import re
+
+    from vae_utils import settings
+
+    text = (ROOT / "ARCHITECTURE.md").read_text()
+    rows = re.findall(r"^\| `(\w+)` \| (.*?) \| (.*?) \| (.*?) \|$", text, re.M)
+    assert [tuple(r) for r in rows] == [tuple(s) for s in settings.SETTINGS]
+    readers = [p.name for p in (ROOT / "vae_utils").rglob("*.py")
+               if "os.environ" in p.read_text() and p.name != "settings.py"]
+    assert readers == [], f"modules reading environment variables directly: {readers}"
+
+
+def test_the_readme_fits_on_a_screen_and_gives_the_two_commands():
+    text = (ROOT / "README.md").read_text()
+    assert len(text.encode()) <= 5_000
+    assert "make book" in text and "make test" in text and "make check" in text
+    assert "make test" in (ROOT / ".ci" / "run").read_text()

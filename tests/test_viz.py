@@ -68,3 +68,75 @@ def test_a_test_value_from_the_last_epoch_only_is_drawn_at_the_last_epoch():
     test_line = fig.axes[0].lines[1]
     assert list(test_line.get_xdata()) == [3] and list(test_line.get_ydata()) == [1.5]
     fig.clf()
+
+
+def _audited_png(fig, monkeypatch) -> tuple[dict, int]:
+    """The PNG a notebook shows for fig, with its audit record, and its width in pixels."""
+    import io
+    import json
+
+    from PIL import Image
+
+    monkeypatch.setenv("VAE_UTILS_FIGURE_AUDIT", "1")
+    image = Image.open(io.BytesIO(viz.figure_png(fig)))
+    return json.loads(image.info[viz.AUDIT_KEY]), image.width
+
+
+def test_every_figure_helper_draws_text_a_phone_can_read(decode, monkeypatch):
+    """On a 390 px phone the column is 342 px: every helper's smallest text, at the width the
+    browser shows its PNG, is at least 9 CSS px (the phone test checks the chapters' own charts
+    the same way, in the built site)."""
+    images = torch.rand(16, 1, 28, 28)
+    history = {"train_loss": [3.0, 2.0], "test_loss": [2.5], "train_kl": [1.0, 1.5],
+               "train_recon": [2.0, 0.5]}
+    figures = {
+        "image_grid": viz.image_grid(images, nrow=16, title="sixteen across"),
+        "compare_rows": viz.compare_rows([images, images], ["input", "a long row label"]),
+        "image_row": viz.image_row(images[:5], ["a", "b", "c\nd", "e", "f"]),
+        "latent_scatter": viz.latent_scatter(torch.randn(50, 2), torch.randint(0, 10, (50,)), title="t"),
+        "manifold_grid": viz.manifold_grid(decode, torch.linspace(-2, 2, 15).tolist()),
+        "traversal": viz.traversal(decode, torch.zeros(2), torch.linspace(-2, 2, 9).tolist()),
+        "loss_curves": viz.loss_curves(history, ["train_loss", "train_recon", "train_kl"], title="t"),
+        "heatmap": viz.heatmap(torch.rand(10, 6), [f"z{i}" for i in range(10)], list("abcdef")),
+        "posterior_bars": viz.posterior_bars(torch.zeros(10), torch.ones(10)),
+    }
+    for name, fig in figures.items():
+        audit, width = _audited_png(fig, monkeypatch)
+        px = viz.phone_text_px(audit["smallest_points"], audit["dpi"], width)
+        assert px >= 9.0, f"{name}: smallest text {px:.1f} px on a phone ({width} px wide)"
+        assert width <= 1.05 * viz.MAX_WIDTH * viz.DPI, f"{name}: {width} px wide"
+
+
+def test_a_figure_without_text_records_none_and_the_audit_is_off_by_default(monkeypatch):
+    import io
+
+    from PIL import Image
+
+    fig = viz.image_grid(torch.rand(4, 1, 8, 8), nrow=4)
+    assert viz.smallest_text_points(fig) is None
+    monkeypatch.delenv("VAE_UTILS_FIGURE_AUDIT", raising=False)
+    assert viz.AUDIT_KEY not in Image.open(io.BytesIO(viz.figure_png(fig))).info
+
+
+def test_phone_text_follows_the_width_the_browser_shows():
+    assert viz.phone_text_px(11, 110, 342) == pytest.approx(11 * 110 / 72)
+    assert viz.phone_text_px(11, 110, 684) == pytest.approx(11 * 110 / 72 / 2)
+
+
+def test_a_table_renders_escaped_html_with_labels_for_phones_and_plain_text():
+    table = viz.Table(["model", "nats"], [["<b>vae</b>", 91.234], ["gan", "none"]], caption="c & d")
+    html = table._repr_html_()
+    assert "&lt;b&gt;vae&lt;/b&gt;" in html and "<b>" not in html
+    assert "data-label='nats'>91.234</td>" in html and "<caption>c &amp; d</caption>" in html
+    assert str(table).splitlines()[1].startswith("model") and "91.234" in str(table)
+    with pytest.raises(ValueError, match="every row needs 2 cells"):
+        viz.Table(["a", "b"], [[1.0]])
+
+
+def test_a_verdict_table_reads_each_verdict_from_its_interval():
+    from vae_utils import metrics
+
+    table = viz.verdict_table([("sharper", "GAN − VAE", metrics.Interval(0.2, 0.1, 0.3, "images")),
+                               ("closer", "VAE − GAN", metrics.Interval(0.2, -0.1, 0.5, "seeds"))])
+    assert [row[1] for row in table.rows] == ["holds", "inconclusive"]
+    assert table.rows[0][2] == "GAN − VAE = +0.2 [+0.1, +0.3]"

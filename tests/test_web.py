@@ -1,5 +1,6 @@
-"""The website's decoders: the ONNX export computes what PyTorch computes, within the
-float16 rounding of its weights, and the page helpers write what the page script reads."""
+"""The website's decoders: what the exported file computes (read back the way the page's
+JavaScript reads it) is PyTorch's decode within the int8 rounding of its weights, and the page
+helpers write what the page script reads, inside their folder and escaped for HTML."""
 
 import json
 
@@ -8,9 +9,7 @@ import pytest
 import torch
 
 from vae_utils import models, web
-
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
+from vae_utils.gan import GAN
 
 
 @pytest.fixture
@@ -19,51 +18,79 @@ def small_vae() -> models.VAE:
     return models.VAE((1, 28, 28), latent_dim=3, hidden=(32, 16)).eval()
 
 
-def run_onnx(path, z: torch.Tensor) -> torch.Tensor:
-    session = ort.InferenceSession(str(path))
-    return torch.from_numpy(session.run(None, {"z": z.numpy()})[0])
-
-
-def test_the_export_decodes_like_pytorch_with_float16_weights(small_vae, tmp_path):
-    info = web.export_decoder(small_vae, tmp_path / "vae.onnx")
-    z = torch.randn(1, 3, generator=torch.Generator().manual_seed(1))
+def test_the_export_decodes_like_pytorch_with_int8_weights(small_vae, tmp_path):
+    info = web.export_decoder(small_vae, tmp_path, "vae")
+    z = torch.randn(5, 3, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        rounded = torch.sigmoid(web.half_rounded(small_vae).decode(z))
+        rounded = torch.sigmoid(web.dequantized(small_vae).decode(z))
         exact = torch.sigmoid(small_vae.decode(z))
-    browser = run_onnx(tmp_path / "vae.onnx", z)
-    assert browser.shape == (1, 1, 28, 28)
-    assert torch.allclose(browser, rounded, atol=1e-6)
+    page = web.run_exported(tmp_path, info, z)
+    assert page.shape == (5, 1, 28, 28)
+    assert torch.allclose(page.float(), rounded, atol=1e-5)
     # the rounding is real but small, and the reported error measures it
-    assert 0 < (browser - exact).abs().max() <= info["max_pixel_error"] + 1e-6 < 0.01
-    assert info["bytes"] == (tmp_path / "vae.onnx").stat().st_size
+    assert 0 < (page.float() - exact).abs().max() <= info["max_pixel_error"] + 1e-4 < 0.02
+    assert info["bytes"] == (tmp_path / "vae.bin").stat().st_size
     assert 0 < info["mean_pixel_error"] <= info["max_pixel_error"]
     assert {k: info[k] for k in ("file", "latent_dim", "image_shape", "rank")} == dict(
-        file="vae.onnx", latent_dim=3, image_shape=[1, 28, 28], rank=None)
+        file="vae.bin", latent_dim=3, image_shape=[1, 28, 28], rank=None)
+    # a quarter of float32's bytes for the weights, plus the scales and biases
+    weights = sum(p.numel() for n, p in small_vae.decoder.named_parameters() if n.endswith("weight"))
+    assert info["bytes"] < weights + 8 * 1000
 
 
-def test_weight_matrices_are_stored_as_float16_and_biases_stay_float32(small_vae, tmp_path):
-    web.export_decoder(small_vae, tmp_path / "vae.onnx")
-    graph = onnx.load(str(tmp_path / "vae.onnx")).graph
-    kinds = {(len(t.dims) >= 2, t.data_type) for t in graph.initializer}
-    assert (True, onnx.TensorProto.FLOAT16) in kinds
-    assert (True, onnx.TensorProto.FLOAT) not in kinds
-    assert sum(1 for node in graph.node if node.op_type == "Cast") >= 3
+def test_a_gan_generator_with_leaky_relu_exports_but_batchnorm_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="cannot run a BatchNorm1d layer"):
+        web.export_decoder(_WithDecoder(GAN((1, 28, 28), 4, hidden=(8, 16)).generator, 4), tmp_path, "g")
+    leaky = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.LeakyReLU(0.2), torch.nn.Linear(8, 784),
+                                torch.nn.Unflatten(1, (1, 28, 28)))
+    model = _WithDecoder(leaky, 4)
+    info = web.export_decoder(model, tmp_path, "leaky")
+    z = torch.randn(3, 4)
+    with torch.no_grad():
+        expected = torch.sigmoid(web.dequantized(model).decode(z))
+    assert torch.allclose(web.run_exported(tmp_path, info, z).float(), expected, atol=1e-5)
+
+
+class _WithDecoder(torch.nn.Module):
+    image_shape = (1, 28, 28)
+
+    def __init__(self, decoder, latent_dim):
+        super().__init__()
+        self.decoder, self.latent_dim = decoder, latent_dim
+
+    def decode(self, z):
+        return self.decoder(z)
 
 
 def test_a_model_too_large_for_the_page_is_refused(tmp_path):
     big = models.VAE((3, 32, 32), latent_dim=10, hidden=(512, 256))
     with pytest.raises(ValueError, match="over the website's limit"):
-        web.export_decoder(big, tmp_path / "big.onnx")
-    assert not (tmp_path / "big.onnx").exists()
+        web.export_decoder(big, tmp_path, "big")
+    assert not (tmp_path / "big.bin").exists()
 
 
-def test_export_needs_a_decoder():
-    with pytest.raises(TypeError, match="decode"):
-        web.export_decoder(torch.nn.Linear(2, 2), "x.onnx")
+@pytest.mark.parametrize("damage, message", [
+    ("nan weight", "holds NaN or infinite weights"),
+    ("flat output", r"returns shape \(1, 784\) for one code; the page draws \(1, 1, 28, 28\)"),
+])
+def test_a_damaged_or_misshapen_decoder_is_not_exported(small_vae, tmp_path, damage, message):
+    if damage == "nan weight":
+        with torch.no_grad():
+            small_vae.decoder[0].weight[0, 0] = float("nan")
+    else:
+        small_vae.decoder = small_vae.decoder[:-1]          # (B, 784) instead of images
+    with pytest.raises(ValueError, match=message):
+        web.export_decoder(small_vae, tmp_path, "vae")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_needs_a_decoder(tmp_path):
+    with pytest.raises(TypeError, match="decoder"):
+        web.export_decoder(torch.nn.Linear(2, 2), tmp_path, "x")
 
 
 def test_page_helpers_do_nothing_outside_the_website_build(small_vae, monkeypatch):
-    monkeypatch.delenv(web.SITE_EXPORT_ENV, raising=False)
+    monkeypatch.delenv("VAE_UTILS_WEB_EXPORT", raising=False)
     assert web.site_sliders(small_vae, "vae") is None
     assert web.site_plane({"a": small_vae}, "plane", torch.rand(4, 1, 28, 28),
                           torch.arange(4)) is None
@@ -71,20 +98,48 @@ def test_page_helpers_do_nothing_outside_the_website_build(small_vae, monkeypatc
 
 def test_site_sliders_write_the_model_and_the_config_the_page_reads(small_vae, tmp_path,
                                                                     monkeypatch, capsys):
-    monkeypatch.setenv(web.SITE_EXPORT_ENV, str(tmp_path / "models"))
+    monkeypatch.setenv("VAE_UTILS_WEB_EXPORT", str(tmp_path / "models"))
     html = web.site_sliders(small_vae, "vae", names=["a", "b", "c"], caption="Try <it>").data
     config = json.loads((tmp_path / "models" / "vae.json").read_text())
     assert config["kind"] == "sliders" and config["names"] == ["a", "b", "c"]
-    assert (tmp_path / "models" / config["model"]).is_file()
+    assert (tmp_path / "models" / config["decoder"]["file"]).is_file()
     assert 'data-config="../models/vae.json"' in html and "latent_sliders.mjs" in html
     assert "Try &lt;it&gt;" in html                                  # the caption is escaped
-    assert "MB, float16" in capsys.readouterr().out
+    assert 'role="status"' in html and "Loading" in html             # visible from first paint
+    out = capsys.readouterr().out
+    assert "kB, int8 weights" in out and max(len(line) for line in out.splitlines()) <= 56
     with pytest.raises(ValueError, match="expected 3 slider names"):
         web.site_sliders(small_vae, "vae", names=["a"])
 
 
+BAD_NAMES = ["../x", "sub/dir/x", "/tmp/absolute", 'a"b', "a b", "", ".hidden", "x..y", "<p>"]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_a_widget_name_can_write_nowhere_but_its_folder(small_vae, tmp_path, monkeypatch, name):
+    folder = tmp_path / "models"
+    monkeypatch.setenv("VAE_UTILS_WEB_EXPORT", str(folder))
+    with pytest.raises(ValueError, match="is not allowed: use letters, digits"):
+        web.site_sliders(small_vae, name)
+    with pytest.raises(ValueError, match="is not allowed: use letters, digits"):
+        web.site_plane({"ae": models.Autoencoder((1, 28, 28), 2, hidden=(8,))}, name,
+                       torch.rand(4, 1, 28, 28), torch.arange(4))
+    assert [p for p in tmp_path.rglob("*")] == []                   # nothing written anywhere
+
+
+def test_slider_and_panel_labels_are_escaped_where_they_meet_the_page(small_vae, tmp_path,
+                                                                     monkeypatch):
+    monkeypatch.setenv("VAE_UTILS_WEB_EXPORT", str(tmp_path))
+    html = web.site_sliders(small_vae, "vae", names=['a"b', "<c>", "d"], caption='"quoted"').data
+    assert "&quot;quoted&quot;" in html and '"quoted"' not in html
+    config = json.loads((tmp_path / "vae.json").read_text())   # the script sets textContent
+    assert config["names"] == ['a"b', "<c>", "d"]
+    with pytest.raises(ValueError, match="short non-empty string"):
+        web.site_sliders(small_vae, "vae", names=["", "b", "c"])
+
+
 def test_site_plane_writes_codes_for_2d_models_only(tmp_path, monkeypatch):
-    monkeypatch.setenv(web.SITE_EXPORT_ENV, str(tmp_path))
+    monkeypatch.setenv("VAE_UTILS_WEB_EXPORT", str(tmp_path))
     torch.manual_seed(0)
     ae = models.Autoencoder((1, 28, 28), latent_dim=2, hidden=(16,)).eval()
     images, labels = torch.rand(10, 1, 28, 28), torch.arange(10)
@@ -100,6 +155,8 @@ def test_site_plane_writes_codes_for_2d_models_only(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="2-D code"):
         web.site_plane({"vae": models.VAE((1, 28, 28), latent_dim=3, hidden=(8,))}, "p",
                        images, labels)
+    with pytest.raises(ValueError, match="one label per image: 6 images but 2 labels"):
+        web.site_plane({"autoencoder": ae}, "plane", images[:6], labels[:2])
 
 
 def test_low_rank_output_is_exact_when_the_last_layer_sees_few_directions():
@@ -115,18 +172,18 @@ def test_low_rank_output_is_exact_when_the_last_layer_sees_few_directions():
         assert torch.allclose(reduced.decode(z), vae.decode(z), atol=1e-4)
     sizes = [p.numel() for p in reduced.decoder[1].parameters()]
     assert sum(sizes) < 64 * 784 / 10
-    with pytest.raises(ValueError, match="rank must be"):
+    with pytest.raises(ValueError, match="rank must be <= 63"):
         web.low_rank_output(vae, rank=64)
 
 
 def test_a_reduced_export_reports_the_error_it_costs(tmp_path):
     torch.manual_seed(0)
     vae = models.VAE((1, 28, 28), latent_dim=4, hidden=(64, 32)).eval()
-    full = web.export_decoder(vae, tmp_path / "full.onnx")
-    reduced = web.export_decoder(vae, tmp_path / "reduced.onnx", rank=4)
+    full = web.export_decoder(vae, tmp_path, "full")
+    reduced = web.export_decoder(vae, tmp_path, "reduced", rank=4)
     assert reduced["bytes"] < full["bytes"] and reduced["rank"] == 4
     assert reduced["max_pixel_error"] > full["max_pixel_error"]
-    z = torch.randn(1, 4)
+    z = torch.randn(2, 4)
     with torch.no_grad():
-        expected = torch.sigmoid(web.half_rounded(web.low_rank_output(vae, 4)).decode(z))
-    assert torch.allclose(run_onnx(tmp_path / "reduced.onnx", z), expected, atol=1e-5)
+        expected = torch.sigmoid(web.dequantized(web.low_rank_output(vae, 4)).decode(z))
+    assert torch.allclose(web.run_exported(tmp_path, reduced, z).float(), expected, atol=1e-5)

@@ -140,6 +140,36 @@ def test_a_decode_with_nan_pixels_raises_instead_of_drawing():
     assert sliders.image.value == before
 
 
+@pytest.mark.parametrize("returned, found", [
+    (None, "NoneType"), ("empty", r"shape \(0, 1, 8, 8\)"), ("flat", r"shape \(1, 64\)")])
+def test_a_decode_that_returns_no_image_raises_instead_of_drawing(returned, found):
+    def decode(z):
+        if z[0, 0] < 1:
+            return torch.full((1, 1, 8, 8), 0.5, device="cpu")
+        return {None: None, "empty": torch.zeros(0, 1, 8, 8, device="cpu"),
+                "flat": torch.zeros(1, 64, device="cpu")}[returned]
+
+    sliders = widgets.LatentSliders(decode, latent_dim=2)
+    before = sliders.image.value
+    with pytest.raises(ValueError, match=f"decode must return one image .*got {found}"):
+        sliders.set_latent(torch.tensor([2.0, 0.0]))
+    assert sliders.image.value == before
+
+
+@pytest.mark.parametrize("setting, value, error, message", [
+    ("latent_dim", True, TypeError, "latent_dim must be an int, got True"),
+    ("latent_dim", 0, ValueError, "latent_dim must be >= 1, got 0"),
+    ("scale", 2.5, TypeError, "scale must be an int, got 2.5"),
+    ("value_range", (3.0, -3.0), ValueError, "low < high"),
+    ("value_range", (float("nan"), 3.0), ValueError, "must be a finite number, got nan"),
+])
+def test_bad_slider_settings_get_clear_errors(setting, value, error, message):
+    kwargs = dict(latent_dim=2)
+    kwargs[setting] = value
+    with pytest.raises(error, match=message):
+        widgets.LatentSliders(lambda z: torch.zeros(1, 1, 4, 4, device="cpu"), **kwargs)
+
+
 def test_the_sliders_name_the_device_of_every_tensor_they_create(model):
     """With torch's default device "meta", a tensor made without naming its device has no data."""
     torch.set_default_device("meta")

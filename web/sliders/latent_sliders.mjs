@@ -1,15 +1,13 @@
-// Latent sliders on the static website: the book's trained decoders, exported to ONNX at build
-// time (vae_utils/web.py), run in the reader's browser by onnxruntime-web. Nothing is fetched
-// from another host: the runtime, its WebAssembly and the models are served by the site.
+// Latent sliders on the static website: the book's trained decoders, exported at build time
+// (vae_utils/web.py: int8 weights with one scale per row, float32 biases), computed here in a
+// few lines of plain JavaScript. Nothing is fetched from another host, and no runtime library
+// is needed: a decoder is a handful of matrix-vector products.
 //
 // A page holds <div class="vae-web" data-config="../models/NAME.json"></div>; the JSON says
 // what to draw: {"kind": "sliders", ...} (one slider per latent dimension, "sample from the
-// prior" and "reset") or {"kind": "plane", ...} (2-D latent planes: point to decode).
-// window.vaeWeb exposes each widget's state to the browser test (tests/test_site_browser.py).
-import * as ort from "../ort/ort.wasm.min.mjs";
-
-ort.env.wasm.numThreads = 1; // static hosts send no COOP/COEP headers: no threads
-ort.env.wasm.wasmPaths = new URL("../ort/", import.meta.url).href;
+// prior" and "reset") or {"kind": "plane", ...} (2-D latent planes: point, touch or use the
+// arrow keys to decode). window.vaeWeb exposes each widget's state to the browser test
+// (tests/test_site_browser.py).
 
 const registry = (window.vaeWeb = window.vaeWeb || { widgets: [] });
 
@@ -23,32 +21,56 @@ function element(tag, attributes = {}, children = []) {
   return node;
 }
 
-// One decoder: z (latent_dim numbers) -> image drawn on a canvas of the image's own size
-// (CSS scales it up), so that the canvas pixels are exactly round(255 * decoded value).
+// One decoder: z (latent_dim numbers) -> image drawn on a canvas of the image's own size (CSS
+// scales it up), so that the canvas pixels are exactly round(255 * decoded value).
 class Decoder {
-  constructor(session, imageShape) {
-    this.session = session;
-    [this.channels, this.height, this.width] = imageShape;
+  constructor(spec, buffer) {
+    [this.channels, this.height, this.width] = spec.image_shape;
+    this.layers = spec.layers.map((layer) => layer.type !== "linear" ? layer : {
+      ...layer,
+      w: new Int8Array(buffer, layer.weight, layer.inputs * layer.outputs),
+      s: new Float32Array(buffer, layer.scale, layer.outputs),
+      b: new Float32Array(buffer, layer.bias, layer.outputs),
+    });
     this.times = [];
   }
 
-  static async load(url, imageShape) {
-    const session = await ort.InferenceSession.create(url, { executionProviders: ["wasm"] });
-    return new Decoder(session, imageShape);
+  static async load(spec, base) {
+    const response = await fetch(new URL(spec.file, base));
+    if (!response.ok) throw new Error(`HTTP ${response.status} for ${spec.file}`);
+    return new Decoder(spec, await response.arrayBuffer());
   }
 
-  async draw(code, canvas) {
+  run(code) { // -> Float64Array of C*H*W values in [0, 1]
+    let x = Float64Array.from(code);
+    for (const layer of this.layers) {
+      if (layer.type === "linear") {
+        const y = new Float64Array(layer.outputs);
+        for (let o = 0, row = 0; o < layer.outputs; o++, row += layer.inputs) {
+          let sum = 0;
+          for (let i = 0; i < layer.inputs; i++) sum += layer.w[row + i] * x[i];
+          y[o] = sum * layer.s[o] + layer.b[o];
+        }
+        x = y;
+      } else if (layer.type === "relu") {
+        for (let i = 0; i < x.length; i++) if (x[i] < 0) x[i] = 0;
+      } else {
+        for (let i = 0; i < x.length; i++) if (x[i] < 0) x[i] *= layer.slope;
+      }
+    }
+    for (let i = 0; i < x.length; i++) x[i] = 1 / (1 + Math.exp(-x[i]));
+    return x;
+  }
+
+  draw(code, canvas) {
     const start = performance.now();
-    const z = new ort.Tensor("float32", Float32Array.from(code), [1, code.length]);
-    const { image } = await this.session.run({ z });
-    const pixels = image.data; // (1, C, H, W) in [0, 1]
+    const pixels = this.run(code);
     const context = canvas.getContext("2d");
     const out = context.createImageData(this.width, this.height);
     const plane = this.width * this.height;
     for (let i = 0; i < plane; i++) {
       for (let c = 0; c < 3; c++) {
-        const value = pixels[(this.channels === 1 ? 0 : c) * plane + i];
-        out.data[4 * i + c] = Math.round(255 * Math.min(1, Math.max(0, value)));
+        out.data[4 * i + c] = Math.round(255 * pixels[(this.channels === 1 ? 0 : c) * plane + i]);
       }
       out.data[4 * i + 3] = 255;
     }
@@ -59,11 +81,10 @@ class Decoder {
 
 function imageCanvas(shape, scale, label) {
   const [, height, width] = shape;
-  const canvas = element("canvas", {
+  return element("canvas", {
     width, height, class: "vae-web-image", role: "img", "aria-label": label,
     style: `width:${width * scale}px;height:${height * scale}px`,
   });
-  return canvas;
 }
 
 function gaussian() { // Box-Muller: one draw from N(0, 1)
@@ -71,66 +92,101 @@ function gaussian() { // Box-Muller: one draw from N(0, 1)
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * Math.random());
 }
 
+// A touch that starts on a slider and turns out to be a vertical swipe scrolls the page
+// (touch-action: pan-y); the browser then cancels the pointer, and the slider goes back to the
+// value it had when the touch began, so a scroll never moves a slider.
+function keepOnScroll(input, onRestore) {
+  let before = null;
+  input.addEventListener("pointerdown", () => { before = input.value; });
+  input.addEventListener("pointerup", () => { before = null; });
+  input.addEventListener("pointercancel", () => {
+    if (before !== null && input.value !== before) {
+      input.value = before;
+      onRestore();
+    }
+    before = null;
+  });
+}
+
 async function sliders(root, config, base) {
-  const decoder = await Decoder.load(new URL(config.model, base).href, config.image_shape);
-  const canvas = imageCanvas(config.image_shape, config.scale, config.alt);
+  const decoder = await Decoder.load(config.decoder, base);
+  const canvas = imageCanvas(config.decoder.image_shape, config.scale, config.alt);
   const code = new Array(config.latent_dim).fill(0);
+  const announce = element("p", { class: "vae-web-status", "aria-live": "polite" });
   const state = { kind: "sliders", config, code, decoder, canvas, inputs: [] };
-  let pending = Promise.resolve();
-  const redraw = () => (pending = pending.then(() => decoder.draw(code, canvas)));
+  const redraw = () => decoder.draw(code, canvas);
   const grid = element("div", { class: "vae-web-sliders" });
+  const show = (i) => {
+    const { input, value } = state.inputs[i];
+    value.textContent = code[i].toFixed(2);
+    input.setAttribute("aria-valuetext", `${config.names[i]} = ${code[i].toFixed(2)}`);
+  };
   config.names.forEach((name, i) => {
-    const value = element("output", { text: "0.00" });
+    const value = element("output", { text: "0.00", "aria-hidden": "true" });
     const input = element("input", {
       type: "range", min: -config.range, max: config.range, step: config.step, value: 0,
       "aria-label": `latent ${name}`,
     });
-    input.addEventListener("input", () => {
+    const moved = () => {
       code[i] = Number(input.value);
-      value.textContent = code[i].toFixed(2);
+      show(i);
       redraw();
-    });
+    };
+    input.addEventListener("input", moved);
+    input.addEventListener("change", () => { announce.textContent = `${name} set to ${code[i].toFixed(2)}`; });
+    keepOnScroll(input, moved);
     state.inputs.push({ input, value });
     grid.append(element("label", {}, [element("span", { text: name }), input, value]));
+    show(i);
   });
   const setCode = (values) => {
     values.forEach((v, i) => {
       code[i] = Math.max(-config.range, Math.min(config.range, v));
       state.inputs[i].input.value = code[i];
-      state.inputs[i].value.textContent = code[i].toFixed(2);
+      show(i);
     });
-    return redraw();
+    redraw();
+    return Promise.resolve();
   };
   const sample = element("button", { type: "button", text: "sample from the prior" });
-  sample.addEventListener("click", () => setCode(code.map(gaussian)));
+  sample.addEventListener("click", () => {
+    setCode(code.map(gaussian));
+    announce.textContent = "new code drawn from the prior";
+  });
   const reset = element("button", { type: "button", text: "reset" });
-  reset.addEventListener("click", () => setCode(code.map(() => 0)));
-  root.append(element("div", { class: "vae-web-panel" }, [
-    element("div", { class: "vae-web-figure" }, [canvas, element("div", {}, [sample, reset])]),
+  reset.addEventListener("click", () => {
+    setCode(code.map(() => 0));
+    announce.textContent = "every slider back to 0";
+  });
+  root.replaceChildren(element("div", { class: "vae-web-panel" }, [
+    element("div", { class: "vae-web-figure" }, [canvas, element("div", { class: "vae-web-buttons" }, [sample, reset])]),
     grid,
-  ]));
+  ]), announce);
   state.setCode = setCode;
-  state.settled = () => pending;
-  await redraw();
+  state.settled = () => Promise.resolve();
+  redraw();
   return state;
 }
 
-const DIGIT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
-  "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+// Colours that keep a contrast of at least 4.5:1 on white (the legend's text uses them).
+const DIGIT_COLOURS = ["#1f5f99", "#b84e00", "#237a23", "#c0262d", "#7145a0", "#7d4e44",
+  "#b0327f", "#5f5f5f", "#6e6e00", "#0f7580"];
 
 async function plane(root, config, base) {
   const state = { kind: "plane", config, panels: [] };
   const row = element("div", { class: "vae-web-planes" });
+  const announce = element("p", { class: "vae-web-status", "aria-live": "polite" });
   for (const panel of config.panels) {
-    const decoder = await Decoder.load(new URL(panel.model, base).href, config.image_shape);
+    const decoder = await Decoder.load(panel.decoder, base);
     const points = await (await fetch(new URL(panel.points, base))).json();
     const size = config.size;
     const scatter = element("canvas", {
-      width: size, height: size, class: "vae-web-scatter", role: "img",
+      width: size, height: size, class: "vae-web-scatter", role: "application", tabindex: "0",
+      "aria-roledescription": "latent plane",
       "aria-label": `${panel.title}: the 2-D codes of ${points.codes.length} test digits, ` +
-        "coloured by digit; point anywhere to decode that code",
+        "coloured by digit. Point or touch anywhere, or use the arrow keys, to decode that code",
     });
-    const image = imageCanvas(config.image_shape, config.scale, `${panel.title}: decoded image`);
+    const image = imageCanvas(panel.decoder.image_shape, config.scale, `${panel.title}: decoded image`);
     const readout = element("div", { class: "vae-web-readout", text: "z = (0.00, 0.00)" });
     const [low, high] = panel.extent; // the same range on both axes
     const toCode = (x, y) => [low + (x / size) * (high - low), high - (y / size) * (high - low)];
@@ -143,52 +199,66 @@ async function plane(root, config, base) {
     });
     const dots = context.getImageData(0, 0, size, size);
     const code = [0, 0];
-    let pending = Promise.resolve();
     const decodeAt = (z) => {
-      code[0] = z[0];
-      code[1] = z[1];
-      readout.textContent = `z = (${z[0].toFixed(2)}, ${z[1].toFixed(2)})`;
+      code[0] = Math.max(low, Math.min(high, z[0]));
+      code[1] = Math.max(low, Math.min(high, z[1]));
+      readout.textContent = `z = (${code[0].toFixed(2)}, ${code[1].toFixed(2)})`;
       context.putImageData(dots, 0, 0); // the codes, then a ring where the reader points
       context.strokeStyle = "#000";
       context.lineWidth = 2;
       context.beginPath();
-      context.arc(((z[0] - low) / (high - low)) * size, ((high - z[1]) / (high - low)) * size,
+      context.arc(((code[0] - low) / (high - low)) * size, ((high - code[1]) / (high - low)) * size,
         6, 0, 2 * Math.PI);
       context.stroke();
-      return (pending = pending.then(() => decoder.draw(code, image)));
+      decoder.draw(code, image);
+      return Promise.resolve();
     };
-    scatter.addEventListener("pointermove", (event) => {
+    const pointAt = (event) => {
       const box = scatter.getBoundingClientRect();
       decodeAt(toCode(((event.clientX - box.left) / box.width) * size,
         ((event.clientY - box.top) / box.height) * size));
+    };
+    scatter.addEventListener("pointermove", pointAt);
+    scatter.addEventListener("pointerdown", pointAt);
+    scatter.addEventListener("pointerup", () => { announce.textContent = `${panel.title}: decoded ${readout.textContent}`; });
+    const stepSize = (high - low) / 40;
+    scatter.addEventListener("keydown", (event) => {
+      const moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };
+      const move = moves[event.key];
+      if (!move) return;
+      event.preventDefault();
+      decodeAt([code[0] + move[0] * stepSize, code[1] + move[1] * stepSize]);
+      announce.textContent = `${panel.title}: decoded ${readout.textContent}`;
     });
-    scatter.addEventListener("pointerdown", (event) => scatter.dispatchEvent(
-      new PointerEvent("pointermove", event)));
     row.append(element("figure", { class: "vae-web-plane" }, [
       element("figcaption", { text: panel.title }), scatter,
       element("div", { class: "vae-web-decoded" }, [image, readout]),
     ]));
-    state.panels.push({ decoder, code, image, scatter, decodeAt, settled: () => pending });
-    await decodeAt([0, 0]);
+    state.panels.push({ decoder, code, image, scatter, decodeAt, settled: () => Promise.resolve() });
+    decodeAt([0, 0]);
   }
-  const legend = element("div", { class: "vae-web-legend", "aria-hidden": "true" },
+  const legend = element("div", { class: "vae-web-legend" },
     DIGIT_COLOURS.map((colour, digit) => element("span", { style: `color:${colour}`, text: `■ ${digit}` })));
-  root.append(legend, row);
+  root.replaceChildren(legend, row, announce);
   return state;
 }
 
 const STYLE = `
-.vae-web { margin: 1em 0; font-size: 0.9em; }
+.vae-web { margin: 1em 0; font-size: 0.9em; min-height: 3em; }
+.vae-web-loading { color: #444; font-style: italic; }
 .vae-web-panel { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
 .vae-web-figure { display: flex; flex-direction: column; gap: 0.4em; align-items: flex-start; }
 .vae-web-image { image-rendering: pixelated; border: 1px solid #ccc; }
-.vae-web-sliders { display: grid; grid-template-columns: repeat(auto-fill, minmax(11em, 1fr));
-  gap: 0.2em 1em; flex: 1 1 18em; }
+.vae-web-sliders { display: grid; grid-template-columns: repeat(auto-fill, minmax(13em, 1fr));
+  gap: 0 1em; flex: 1 1 18em; }
 .vae-web-sliders label { display: grid; grid-template-columns: 4.6em 1fr 2.8em;
   gap: 0.3em; align-items: center; }
-.vae-web-sliders input { width: 100%; }
+.vae-web-sliders input { width: 100%; height: 44px; margin: 0; touch-action: pan-y; }
 .vae-web-sliders span { overflow-wrap: anywhere; line-height: 1.1; }
-.vae-web button { margin-right: 0.4em; }
+.vae-web-buttons { display: flex; flex-wrap: wrap; gap: 0.4em; }
+.vae-web button { min-height: 44px; padding: 0 0.8em; }
+.vae-web-status { position: absolute; width: 1px; height: 1px; overflow: hidden;
+  clip: rect(0 0 0 0); white-space: nowrap; }
 .vae-web-planes { display: flex; flex-wrap: wrap; gap: 1em; }
 .vae-web-plane { margin: 0; display: flex; flex-direction: column; gap: 0.4em;
   width: min(260px, 42vw); }
@@ -197,6 +267,7 @@ const STYLE = `
 .vae-web-legend { display: flex; flex-wrap: wrap; gap: 0.2em 0.8em; margin-bottom: 0.5em; }
 .vae-web-scatter { width: min(260px, 42vw); border: 1px solid #ccc; touch-action: none;
   cursor: crosshair; }
+.vae-web-scatter:focus-visible { outline: 3px solid #1f5f99; outline-offset: 2px; }
 `;
 
 async function start() {
@@ -204,12 +275,16 @@ async function start() {
   for (const root of document.querySelectorAll(".vae-web")) {
     const base = new URL(root.dataset.config, document.baseURI);
     try {
-      const config = await (await fetch(base)).json();
+      const response = await fetch(base);
+      if (!response.ok) throw new Error(`HTTP ${response.status} for ${root.dataset.config}`);
+      const config = await response.json();
       const build = config.kind === "plane" ? plane : sliders;
       registry.widgets.push(await build(root, config, base));
       root.dataset.ready = "true";
+      registry.firstDecodeAt = registry.firstDecodeAt ?? performance.now();
     } catch (error) {
-      root.append(element("p", { class: "vae-web-error", text: `The in-browser decoder could not start: ${error}` }));
+      root.replaceChildren(element("p", { class: "vae-web-error", role: "alert",
+        text: `The in-browser decoder could not start: ${error}` }));
       root.dataset.ready = "error";
       throw error;
     }
