@@ -36,3 +36,11 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "html_dir" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.book)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Every test starts and ends with no open matplotlib figure (a leaked figure warns)."""
+    yield
+    import matplotlib.pyplot as plt
+    plt.close("all")

@@ -65,7 +65,14 @@ def test_pages_show_no_errors_and_the_playground_explains_its_static_figures(htm
 def test_math_is_typeset_by_mathjax_served_from_the_site_itself(html_dir):
     """Offline (a workshop room without internet) the formulas must still render."""
     page = html_dir / "book" / "03_vae.html"
-    mathjax = [src for src in parse(page).scripts if "mathjax" in src.lower()]
+    import re
+
+    mathjax = []
+    for src in parse(page).scripts:
+        if src.startswith("data:"):    # a slider page loads MathJax after its first decode
+            mathjax += re.findall(r'"([^"]*mathjax[^"]*)"', unquote(src), re.I)
+        elif "mathjax" in src.lower():
+            mathjax.append(src)
     assert mathjax, "the VAE chapter's formulas load no MathJax"
     for src in mathjax:
         assert not src.startswith(("http:", "https:", "//")), f"MathJax comes from {src}"
@@ -307,3 +314,29 @@ def test_pages_have_unique_ids_a_description_and_a_favicon(html_dir):
         assert description and len(description.group(1).split()) >= 5, page.name
         favicon = re.search(r'<link rel="icon" href="([^"]+)"', text)
         assert favicon and (page.parent / favicon.group(1)).resolve().is_file(), page.name
+
+
+def test_pages_draw_their_icons_inline_and_a_slider_page_loads_mathjax_after_its_decoder(html_dir):
+    """_ext/light_pages.py: no page loads fontawesome.js (its icons are inline SVG), figures are
+    lazy, and a page with an in-browser decoder loads MathJax only after the first decode (the
+    other pages load it as the theme does)."""
+    import re
+    from urllib.parse import unquote
+
+    for name in ("book/intro", "book/03_vae", "book/04_latent_playground", "book/06_gan"):
+        text = unquote((html_dir / f"{name}.html").read_text())   # the deferred scripts are data: URLs
+        assert "fontawesome.js" not in text and "<i class=\"fa" not in text, name
+        assert 'class="svg-inline--fa' in text, f"{name}: no inline icon"
+        assert not re.search(r"<img (?![^>]*loading=\"lazy\")", text), f"{name}: an eager image"
+        widget = '<div class="vae-web" data-config=' in text
+        deferred = 'addEventListener("vae-web-first-decode", load)' in text
+        eager = re.search(r'<script defer="defer" src="[^"]*tex-mml-chtml\.js', text)
+        assert (deferred, bool(eager)) == (widget, not widget), name
+
+
+def test_the_sidebar_is_a_landmark_and_the_bibliography_a_list_of_items(html_dir):
+    """_ext/page_polish.py: the audits' "region" and "aria-deprecated-role" findings."""
+    intro = (html_dir / "book" / "intro.html").read_text()
+    assert 'id="pst-primary-sidebar" class="bd-sidebar-primary bd-sidebar" role="complementary"' in intro
+    bibliography = (html_dir / "book" / "further_reading.html").read_text()
+    assert "doc-biblioentry" not in bibliography and bibliography.count('role="listitem"') >= 10

@@ -37,6 +37,7 @@ def train_or_load(name, model, config, train, directory):
         return loaded
     can_save = checkpoints.writable(name, directory)
     trained = train()
+    checkpoints.round_to_stored(model)
     if can_save:
         checkpoints.save_cached(name, model, config, trained, directory)
     return trained
@@ -55,6 +56,30 @@ def test_train_once_then_load_the_same_weights_and_history(tmp_path):
     for a, b in zip(trained.parameters(), fresh.parameters()):
         assert torch.equal(a, b)
     assert [p.name for p in tmp_path.iterdir()] == [next(tmp_path.iterdir()).name]  # no temp files
+
+
+def test_weights_are_stored_in_float16_and_a_just_trained_model_is_rounded_to_them(tmp_path):
+    model = make_model()
+    with torch.no_grad():
+        model.encoder[1].weight[0, 0] = 1 / 3                    # not a float16 number
+        model.encoder[1].bias[0] = 1e6                           # beyond float16's range
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    checkpoints.round_to_stored(model)
+    after = model.state_dict()
+    assert after["encoder.1.weight"][0, 0] == torch.tensor(1 / 3).half().float() != 1 / 3
+    assert after["encoder.1.bias"][0] == 1e6                     # kept in float32, not inf
+    for k in before:                                             # a rounding, nothing more
+        assert torch.allclose(before[k], after[k], rtol=2 ** -11, atol=0)
+    checkpoints.save_cached("toy", model, {"epochs": 1}, history(), tmp_path)
+    path, = tmp_path.iterdir()
+    stored = torch.load(path, weights_only=True)["state_dict"]
+    assert stored["encoder.1.weight"].dtype == torch.float16
+    assert stored["encoder.1.bias"].dtype == torch.float32       # the tensor that does not fit
+    fresh = make_model()
+    checkpoints.load_cached("toy", fresh, {"epochs": 1}, tmp_path)
+    assert all(p.dtype == torch.float32 for p in fresh.parameters())
+    for a, b in zip(model.parameters(), fresh.parameters()):
+        assert torch.equal(a, b)
 
 
 @pytest.mark.parametrize("change", ["config", "architecture"])
@@ -139,7 +164,7 @@ def test_a_damaged_checkpoint_is_moved_aside_and_retrained(tmp_path, damage):
     assert (tmp_path / f"{path.name}.damaged").read_bytes() == damaged_bytes
     # the damaged file did not touch the weights: training started from the fresh model
     for trained, fresh in zip(model.parameters(), make_model().parameters()):
-        assert torch.equal(trained, fresh + 1.0)
+        assert torch.equal(trained, (fresh + 1.0).half().float())   # as stored
     reloaded = make_model()
     train_or_load("toy", reloaded, {"epochs": 2}, fake_training(reloaded, calls),
                               directory=tmp_path)
@@ -233,7 +258,7 @@ def test_a_read_only_cache_folder_warns_before_training_and_still_returns_the_mo
     assert "not saved" in message.lower()
     assert history["train_loss"] == [3.0, 2.0] and list(folder.iterdir()) == []
     for trained, fresh in zip(model.parameters(), make_model().parameters()):
-        assert torch.equal(trained, fresh + 1.0)
+        assert torch.equal(trained, (fresh + 1.0).half().float())   # as stored
 
 
 @pytest.mark.parametrize("failing", ["torch.save", "os.replace"])
@@ -252,7 +277,7 @@ def test_a_full_disk_at_save_time_keeps_the_trained_model(tmp_path, monkeypatch,
     assert history["train_loss"] == [3.0, 2.0] and history.train_seconds == 0.5
     assert list(tmp_path.iterdir()) == []  # no temporary file left behind
     for trained, fresh in zip(model.parameters(), make_model().parameters()):
-        assert torch.equal(trained, fresh + 1.0)
+        assert torch.equal(trained, (fresh + 1.0).half().float())   # as stored
 
 
 def test_a_checkpoint_with_nan_weights_is_set_aside_and_retrained(tmp_path):

@@ -183,3 +183,17 @@ def test_the_manifest_names_every_published_file_with_its_hash_and_size(publishe
     assert manifest["total_bytes"] == sum(e["bytes"] for e in manifest["files"].values())
     with pytest.raises(ValueError, match="is not allowed"):
         pretrained.fetch("../escape.pt", site, "http://127.0.0.1:9/")
+
+
+def test_only_checkpoints_of_the_current_code_are_published(tmp_path, monkeypatch):
+    monkeypatch.setitem(zoo.RECIPES, "tiny-published-ae", tiny())
+    monkeypatch.delenv("VAE_UTILS_PRETRAINED_URL", raising=False)
+    zoo.trained("tiny-published-ae", progress=False, checkpoint_dir=tmp_path / "cache")
+    monkeypatch.setattr(zoo, "code_fingerprint", lambda: "older code")
+    zoo.trained("tiny-published-ae", progress=False, checkpoint_dir=tmp_path / "cache")
+    (tmp_path / "cache" / "broken-0123456789abcdef.pt").write_bytes(b"not a checkpoint")
+    assert len(list((tmp_path / "cache").glob("*.pt"))) == 3
+    manifest = pretrained.publish(tmp_path / "cache", tmp_path / "site")
+    assert len(manifest["files"]) == 1       # today's code is now "older code": its model only
+    name, = manifest["files"]
+    assert name.startswith("tiny-published-ae-")

@@ -34,7 +34,8 @@ VIEWPORTS = {"desktop": dict(width=1280, height=800), "phone": dict(width=390, h
 DECODE_BUDGET_MS = 16.0
 READY_BUDGET_MS = 3000.0   # the goal is 1 s; measured and printed below, this guards regressions
 PAGE_BUDGET_BYTES = 2_000_000   # a slider page, transferred with gzip
-FIRST_DECODE_BUDGET_MS = 2000.0   # on a throttled phone (slow 4G, CPU 4x slower)
+FIRST_DECODE_BUDGET_MS = 2000.0   # on a throttled phone (slow 4G, CPU 4x slower): the preview
+EXACT_DECODER_BUDGET_MS = 8000.0  # ... and the exact decoder drawing (its 550 kB take ~3 s alone)
 
 
 def _browser_or_skip():
@@ -149,8 +150,12 @@ def _sticking_out(page) -> list:
         const wide = e => e.getBoundingClientRect().right > column.right + 1
             || e.scrollWidth > e.clientWidth + 1;
         const shown = e => e.offsetParent !== null;
-        const out = [...document.querySelectorAll('mjx-container')].filter(shown).filter(wide)
-            .map(m => 'formula ' + m.textContent.slice(0, 40));
+        // An inline formula's glyphs may overhang its box by a pixel (an italic z): only its
+        // place in the column counts. A display formula must fit inside its own box as well.
+        const formulaWide = m => m.getAttribute('display') === 'true' ? wide(m)
+            : m.getBoundingClientRect().right > column.right + 1;
+        const out = [...document.querySelectorAll('mjx-container')].filter(shown)
+            .filter(formulaWide).map(m => 'formula ' + m.textContent.slice(0, 40));
         const outputs = [...document.querySelectorAll(
                 'div.cell_output pre, div.cell_output table, div.cell_output img, div.cell_output')]
             .filter(shown).filter(wide).map(e => 'output ' + e.textContent.trim().slice(0, 40));
@@ -207,7 +212,7 @@ def _expected(model, code: list[float], rank: int | None) -> torch.Tensor:
     ``rank`` as exported, int8 weights times their scales): (3, H, W), grey repeated."""
     from vae_utils import web
 
-    reduced = web.low_rank_output(model, rank) if rank else model
+    reduced = web.low_rank(model, rank) if rank else model
     with torch.no_grad():
         z = torch.tensor([code], dtype=torch.float32)
         image = torch.sigmoid(web.dequantized(reduced).decode(z))[0]
@@ -315,18 +320,34 @@ DIAGRAM_PAGES = ["book/02_autoencoders.html", "book/03_vae.html", "book/06_gan.h
 SMALLEST_LABEL_PX = 10.0   # text drawn smaller than this on a 390 px phone is hard to read
 
 
+def _loaded(image):
+    """A figure's <img>, scrolled into view and loaded (figures load lazily, as they come into
+    view: _ext/light_pages.py)."""
+    image.scroll_into_view_if_needed()
+    image.evaluate("i => i.complete && i.naturalWidth ? true : new Promise(resolve => "
+                   "i.addEventListener('load', () => resolve(true), {once: true}))")
+    return image
+
+
 @pytest.mark.parametrize("page_path", DIAGRAM_PAGES)
-def test_architecture_diagrams_are_legible_on_a_phone(browser, site, page_path):
-    """The diagram's smallest text, as drawn on the phone's screen: its size in the PNG
-    (diagrams.FONT_POINTS at diagrams.DPI) times the scale the browser applies to the image."""
-    from vae_utils import diagrams
+def test_architecture_diagrams_are_legible_on_a_phone(browser, site, html_dir, page_path):
+    """The diagram's smallest text, as drawn on the phone's screen: its size in the PNG (the
+    smallest points and the resolution that vae_utils.viz.figure_png recorded in the file)
+    times the scale the browser applies to the image."""
+    import json
+
+    from PIL import Image
+
+    from vae_utils import viz
 
     visit = Visit(browser, f"{site}/{page_path}", "phone")
     try:
         image = visit.page.locator("figure img[alt^='Diagram of']")
         assert image.count() == 1, f"{page_path}: {image.count()} architecture diagrams"
-        shown, natural = image.first.evaluate("i => [i.clientWidth, i.naturalWidth]")
-        label_px = diagrams.FONT_POINTS * diagrams.DPI / 72 * shown / natural
+        shown, natural, src = _loaded(image.first).evaluate(
+            "i => [i.clientWidth, i.naturalWidth, new URL(i.currentSrc).pathname]")
+        audit = json.loads(Image.open(html_dir / src.lstrip("/")).info[viz.AUDIT_KEY])
+        label_px = audit["smallest_points"] * audit["dpi"] / 72 * shown / natural
         caption = visit.page.locator("figure:has(img[alt^='Diagram of']) figcaption").inner_text()
         print(f"{page_path} (phone): diagram {natural} px drawn at {shown} px, labels "
               f"{label_px:.1f} px; caption {caption[:40]!r}")
@@ -368,8 +389,7 @@ def test_a_tap_on_a_figure_opens_it_at_full_size_on_a_phone(browser, site):
     visit = Visit(browser, f"{site}/book/03_vae.html", "phone")
     page = visit.page
     try:
-        image = page.locator("figure a.image-reference img").nth(2)
-        image.scroll_into_view_if_needed()
+        image = _loaded(page.locator("figure a.image-reference img").nth(2))
         shown, natural = image.evaluate("i => [i.clientWidth, i.naturalWidth]")
         image.click()
         page.wait_for_url("**/_images/*.png", timeout=5_000)
@@ -385,9 +405,10 @@ def _phone(browser, **extra):
                                has_touch=True, **extra)
 
 
-def test_a_slider_page_decodes_its_first_image_quickly_on_a_throttled_phone(browser, site):
-    """Slow 4G (150 ms round trips, 1.6 Mbit/s down) and a CPU 4x slower: the first decoded
-    image, measured from the start of navigation; a loading message shows until then."""
+def _throttled_load(browser, url: str) -> tuple[float, float, int | None]:
+    """One load on slow 4G (150 ms round trips, 1.6 Mbit/s down) with a CPU 4x slower: ms from
+    the start of navigation to the first decoded image and to the exact decoder drawing, and
+    the preview's rank (None without one). The loading message must show from the first paint."""
     context = _phone(browser)
     page = context.new_page()
     cdp = context.new_cdp_session(page)
@@ -397,14 +418,29 @@ def test_a_slider_page_decodes_its_first_image_quickly_on_a_throttled_phone(brow
                                                   "uploadThroughput": 750_000 / 8})
     cdp.send("Emulation.setCPUThrottlingRate", {"rate": 4})
     try:
-        page.goto(f"{site}/book/04_latent_playground.html", wait_until="commit")
+        page.goto(url, wait_until="commit")
         page.wait_for_selector(".vae-web-loading", timeout=30_000)      # shown from first paint
         page.wait_for_function("window.vaeWeb && window.vaeWeb.firstDecodeAt", timeout=60_000)
         first = page.evaluate("window.vaeWeb.firstDecodeAt")
-        print(f"throttled phone: first decoded image {first:.0f} ms after navigation started")
-        assert first <= FIRST_DECODE_BUDGET_MS
+        preview = page.evaluate("window.vaeWeb.widgets[0].config.preview?.rank ?? null")
+        page.wait_for_function("window.vaeWeb.ready", timeout=60_000)
+        return first, page.evaluate("window.vaeWeb.readyAt"), preview
     finally:
         context.close()
+
+
+def test_a_slider_page_decodes_its_first_image_quickly_on_a_throttled_phone(browser, site):
+    """The median of three throttled loads of chapter 4 (one load varies by ~0.3 s here)."""
+    loads = [_throttled_load(browser, f"{site}/book/04_latent_playground.html") for _ in range(3)]
+    first = statistics.median(load[0] for load in loads)
+    exact = statistics.median(load[1] for load in loads)
+    preview = loads[0][2]
+    print(f"throttled phone, median of 3 loads: first decoded image {first:.0f} ms after "
+          f"navigation started ({'a rank-%d preview' % preview if preview else 'the exact decoder'}"
+          f"; each {', '.join(f'{load[0]:.0f}' for load in loads)}); the exact decoder drawing "
+          f"{exact:.0f} ms after")
+    assert first <= FIRST_DECODE_BUDGET_MS
+    assert exact <= EXACT_DECODER_BUDGET_MS
 
 
 def _swipe(cdp, x: float, y: float, dx: float, dy: float, steps: int = 12) -> None:

@@ -70,6 +70,34 @@ def test_a_test_value_from_the_last_epoch_only_is_drawn_at_the_last_epoch():
     fig.clf()
 
 
+def test_a_figure_png_keeps_its_audit_record_and_a_chart_its_exact_colours(monkeypatch):
+    """figure_png stores a palette PNG when that is smaller: a chart's few colours survive
+    exactly, an image grid's many colours each move by little, and the audit record stays."""
+    import io
+    import json
+
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from PIL import Image
+
+    monkeypatch.setenv("VAE_UTILS_FIGURE_AUDIT", "1")
+    fig, (chart, grid) = plt.subplots(1, 2)
+    chart.plot([0, 1], [0, 1], color="#1f77b4", lw=8)
+    grid.imshow(np.random.default_rng(0).random((28, 28, 3)))
+    png = viz.figure_png(fig)
+    image = Image.open(io.BytesIO(png))
+    assert image.mode == "P" and json.loads(image.info[viz.AUDIT_KEY])["dpi"] == viz.DPI
+    fig.savefig(reference := io.BytesIO(), format="png", dpi=viz.DPI, bbox_inches="tight",
+                facecolor="white")
+    assert len(png) < len(reference.getvalue())
+    rgb = np.asarray(image.convert("RGB"), dtype=float)
+    exact = np.asarray(Image.open(reference).convert("RGB"), dtype=float)
+    assert rgb.shape == exact.shape
+    assert np.abs(rgb - exact).max(axis=-1).mean() < 4        # grey levels of 255, on average
+    assert (rgb == (31, 119, 180)).all(axis=-1).sum() == (exact == (31, 119, 180)).all(axis=-1).sum()
+    plt.close(fig)
+
+
 def _audited_png(fig, monkeypatch) -> tuple[dict, int]:
     """The PNG a notebook shows for fig, with its audit record, and its width in pixels."""
     import io

@@ -159,21 +159,23 @@ def test_site_plane_writes_codes_for_2d_models_only(tmp_path, monkeypatch):
         web.site_plane({"autoencoder": ae}, "plane", images[:6], labels[:2])
 
 
-def test_low_rank_output_is_exact_when_the_last_layer_sees_few_directions():
+def test_low_rank_is_exact_when_a_layer_sees_few_directions():
     """Known answer: without a nonlinearity, h = A z + c spans a 2-D affine subspace for 2-D
-    codes, so 2 principal components reproduce the decoder exactly, with far fewer weights."""
+    codes, so 2 principal components reproduce the decoder exactly, with far fewer weights;
+    the first layer (2 -> 64) would not get smaller and is kept."""
     torch.manual_seed(0)
     vae = models.VAE((1, 28, 28), latent_dim=2, hidden=(8,)).eval()
     vae.decoder = torch.nn.Sequential(torch.nn.Linear(2, 64), torch.nn.Linear(64, 784),
                                       torch.nn.Unflatten(1, (1, 28, 28)))
-    reduced = web.low_rank_output(vae, rank=2, n_codes=500)
+    reduced = web.low_rank(vae, rank=2, n_codes=500)
+    assert isinstance(reduced.decoder[0], torch.nn.Linear)
     z = torch.randn(50, 2)
     with torch.no_grad():
         assert torch.allclose(reduced.decode(z), vae.decode(z), atol=1e-4)
     sizes = [p.numel() for p in reduced.decoder[1].parameters()]
     assert sum(sizes) < 64 * 784 / 10
-    with pytest.raises(ValueError, match="rank must be <= 63"):
-        web.low_rank_output(vae, rank=64)
+    with pytest.raises(ValueError, match="rank 64 would reduce none"):
+        web.low_rank(vae, rank=64)
 
 
 def test_a_reduced_export_reports_the_error_it_costs(tmp_path):
@@ -185,5 +187,29 @@ def test_a_reduced_export_reports_the_error_it_costs(tmp_path):
     assert reduced["max_pixel_error"] > full["max_pixel_error"]
     z = torch.randn(2, 4)
     with torch.no_grad():
-        expected = torch.sigmoid(web.dequantized(web.low_rank_output(vae, 4)).decode(z))
+        expected = torch.sigmoid(web.dequantized(web.low_rank(vae, 4)).decode(z))
     assert torch.allclose(web.run_exported(tmp_path, reduced, z).float(), expected, atol=1e-5)
+
+
+def test_a_slider_preview_is_a_smaller_low_rank_decoder_preloaded_instead_of_the_exact_one(
+        tmp_path, monkeypatch, capsys):
+    """preview_rank: a second, low-rank export that the page draws first; only its file is
+    preloaded (the exact one would share the connection), and a rank at or above the exact
+    export's is refused."""
+    from vae_utils.models import VAE
+
+    monkeypatch.setenv("VAE_UTILS_WEB_EXPORT", str(tmp_path / "models"))
+    torch.manual_seed(0)
+    vae = VAE(image_shape=(1, 28, 28), latent_dim=4, hidden=(64, 256))
+    html = web.site_sliders(vae, "big", preview_rank=8).data
+    config = json.loads((tmp_path / "models" / "big.json").read_text())
+    preview, exact = config["preview"], config["decoder"]
+    assert preview["rank"] == 8 and exact["rank"] is None
+    sizes = {entry["file"]: (tmp_path / "models" / entry["file"]).stat().st_size
+             for entry in (preview, exact)}
+    assert sizes["big-preview.bin"] < sizes["big.bin"] / 2
+    assert 0 < preview["mean_pixel_error"] < 1
+    assert 'href="../models/big-preview.bin"' in html and 'href="../models/big.bin"' not in html
+    assert "a preview" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="must be below rank"):
+        web.site_sliders(vae, "big", rank=8, preview_rank=8)

@@ -12,6 +12,12 @@ that cannot be written, or a disk that fills up while saving, gives a warning an
 model, never an error. Files are written atomically (a temporary file, then a rename) and
 durably (fsync before and after the rename).
 
+Weights are stored in half precision (float16): half the bytes (the website publishes every
+checkpoint, see ``vae_utils.pretrained``), at a relative rounding of at most 2**-11, which moves
+the book's main VAE's test -ELBO by 1e-4 nats. ``zoo.trained`` rounds a model it has just
+trained to what is stored (:func:`round_to_stored`), so a model gives the same numbers whether
+it was trained in this session or loaded.
+
 Folder: the ``directory`` argument > ``$VAE_UTILS_CHECKPOINTS`` > ``./checkpoints``.
 """
 
@@ -33,7 +39,8 @@ from . import checks, settings
 from .training import History
 
 CHECKPOINT_ENV_VAR = "VAE_UTILS_CHECKPOINTS"   # read by settings.checkpoint_dir()
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+STORED_DTYPE = torch.float16
 PAYLOAD_KEYS = {"config_json", "state_dict", "history"}
 
 
@@ -101,16 +108,37 @@ def _fsync_directory(folder: Path) -> None:
         os.close(fd)
 
 
+def _stored(t: torch.Tensor) -> torch.Tensor:
+    """``t`` as the file stores it: float tensors in float16 where every value fits (|x| <=
+    65504), otherwise unchanged; other tensors (counters) unchanged. On the CPU."""
+    t = t.detach().cpu()
+    if t.is_floating_point() and t.dtype != STORED_DTYPE:
+        half = t.to(STORED_DTYPE)
+        if torch.isfinite(half).all() or not torch.isfinite(t).all():
+            return half
+    return t
+
+
+@torch.no_grad()
+def round_to_stored(model: nn.Module) -> nn.Module:
+    """Round ``model``'s weights and buffers in place to the precision a checkpoint stores, so
+    that the model just trained and the model loaded from its file are the same model."""
+    for tensor in model.state_dict().values():
+        if tensor.is_floating_point():
+            tensor.copy_(_stored(tensor))
+    return model
+
+
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: dict[str, Any],
                     history: History) -> None:
-    """Write weights, configuration and history atomically and durably: a temporary file in the same folder, flushed and fsynced,
+    """Write weights (float16, see :func:`round_to_stored`), configuration and history atomically and durably: a temporary file in the same folder, flushed and fsynced,
     renamed over ``path``, then the folder fsynced. The file gets the permissions the umask
     allows (``0o666 & ~umask``). Raises OSError (full disk, read-only folder) and leaves no
     temporary file behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"config_json": json.dumps(config, sort_keys=True),
-               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+               "state_dict": {k: _stored(v) for k, v in model.state_dict().items()},
                "history": history.to_payload()}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
     try:

@@ -26,6 +26,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import torch
 from tqdm.auto import tqdm
 
 from . import checks, settings
@@ -118,13 +119,28 @@ def fetch(file_name: str, folder: str | os.PathLike, base_url: str,
         raise
 
 
+def current(path: Path) -> bool:
+    """Whether the checkpoint at ``path`` was written by this version of the training code (its
+    key holds the code fingerprint that ``zoo.trained`` would look for today)."""
+    from . import checkpoints, zoo    # here: zoo imports this module
+    try:
+        config = json.loads(torch.load(path, map_location="cpu", weights_only=True)["config_json"])
+        return (config["format"] == checkpoints.FORMAT_VERSION
+                and config["train"]["code_fingerprint"] == zoo.code_fingerprint())
+    except Exception:    # damaged or foreign: not ours to publish
+        return False
+
+
 def publish(cache: str | os.PathLike, out: str | os.PathLike) -> dict:
-    """Copy every checkpoint in the cache folder into ``out`` with a manifest of their sha256
-    and sizes (set-aside ``.damaged`` files stay behind). Returns the manifest."""
+    """Copy the cache folder's checkpoints of the current code (:func:`current`; files left by
+    older code and set-aside ``.damaged`` files stay behind) into ``out``, with a manifest of
+    their sha256 and sizes. Returns the manifest."""
     cache, out = Path(cache), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = {}
     for path in sorted(cache.glob("*.pt")):
+        if not current(path):
+            continue
         data = path.read_bytes()
         (out / path.name).write_bytes(data)
         files[path.name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}

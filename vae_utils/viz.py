@@ -74,7 +74,27 @@ def figure_png(fig: Figure) -> bytes:
         metadata[AUDIT_KEY] = json.dumps({"smallest_points": smallest_text_points(fig), "dpi": DPI})
     fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", facecolor="white",
                 metadata=metadata)
-    return buffer.getvalue()
+    return _palette_png(buffer.getvalue())
+
+
+def _palette_png(png: bytes) -> bytes:
+    """``png`` with at most 256 colours (a palette by median cut, no dithering) and its text
+    chunks kept, when that is smaller. A figure with at most 256 colours keeps them exactly; an
+    anti-aliased chart or an image grid moves a pixel by ~3 grey levels of 255 on average
+    (white stays white), for about half the bytes: a chapter sends a dozen figures to a phone."""
+    from PIL import Image, PngImagePlugin
+
+    with Image.open(io.BytesIO(png)) as image:
+        text = dict(getattr(image, "text", {}))
+        rgb = image.convert("RGB")
+    palette = rgb.quantize(colors=256, method=Image.Quantize.MEDIANCUT,
+                           dither=Image.Dither.NONE)
+    info = PngImagePlugin.PngInfo()
+    for key, value in text.items():
+        info.add_text(key, value)
+    buffer = io.BytesIO()
+    palette.save(buffer, format="PNG", optimize=True, pnginfo=info)
+    return buffer.getvalue() if buffer.tell() < len(png) else png
 
 
 def book_style() -> None:

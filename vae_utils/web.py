@@ -38,37 +38,43 @@ def site_export_dir() -> Path | None:
 
 
 @torch.no_grad()
-def low_rank_output(model: nn.Module, rank: int, n_codes: int = 20_000, seed: int = 0) -> nn.Module:
-    """A copy of ``model`` whose decoder's last linear layer W (out, in) acts on the top
-    ``rank`` principal components of its input only: h -> (W P) P^T (h - m) + W m + b, with m
-    and P (in, rank) the mean and principal directions of h over ``n_codes`` prior codes. Far
-    fewer weights when the decoder's last layer is large (a low-dimensional code spans few
-    directions of h); the pixel error is measured by :func:`export_decoder`."""
+def low_rank(model: nn.Module, rank: int, n_codes: int = 20_000, seed: int = 0) -> nn.Module:
+    """A copy of ``model`` whose decoder's linear layers each act on the top ``rank`` principal
+    components of their input only: h -> (W P) P^T (h - m) + W m + b, with m and P (in, rank)
+    the mean and principal directions of the layer's input h over ``n_codes`` prior codes
+    (computed through the layers already reduced). A layer is reduced only where that saves
+    weights, rank * (in + out) < in * out. Far fewer weights for a decoder of a low-dimensional
+    code, which spans few directions of each hidden layer; :func:`export_decoder` measures the
+    pixel error it costs."""
     model = copy.deepcopy(model).cpu().eval()
-    linears = [(name, m) for name, m in model.decoder.named_modules() if isinstance(m, nn.Linear)]
-    if not linears:
-        raise ValueError("low_rank_output needs a decoder whose last layer is nn.Linear")
-    name, last = linears[-1]
-    rank = checks.integer(rank, "rank", minimum=1, maximum=last.in_features - 1)
-    seen = []
-    hook = last.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
-    model.decode(prior_codes(checks.integer(n_codes, "n_codes", minimum=2), model.latent_dim,
-                             torch.Generator(device="cpu").manual_seed(seed)))
-    hook.remove()
-    h = seen[0]
-    mean = h.mean(0)
-    directions = torch.linalg.svd(h - mean, full_matrices=False).Vh[:rank].T   # (in, rank)
-    project = nn.Linear(last.in_features, rank, device="cpu")
-    project.weight.copy_(directions.T)
-    project.bias.copy_(-(directions.T @ mean))
-    expand = nn.Linear(rank, last.out_features, device="cpu")
-    expand.weight.copy_(last.weight @ directions)
-    expand.bias.copy_(last.bias + last.weight @ mean)
-    parent = model.decoder
-    *path, leaf = name.split(".")
-    for part in path:
-        parent = getattr(parent, part)
-    setattr(parent, leaf, nn.Sequential(project, expand))
+    rank = checks.integer(rank, "rank", minimum=1)
+    codes = prior_codes(checks.integer(n_codes, "n_codes", minimum=2), model.latent_dim,
+                        torch.Generator(device="cpu").manual_seed(seed))
+    names = [name for name, m in model.decoder.named_modules() if isinstance(m, nn.Linear)]
+    reduced = 0
+    for name in names:
+        layer = model.decoder.get_submodule(name)
+        if rank * (layer.in_features + layer.out_features) >= layer.in_features * layer.out_features:
+            continue
+        seen = []
+        hook = layer.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+        model.decode(codes)
+        hook.remove()
+        h = seen[0]
+        mean = h.mean(0)
+        directions = torch.linalg.svd(h - mean, full_matrices=False).Vh[:rank].T  # (in, rank)
+        project = nn.Linear(layer.in_features, rank, device="cpu")
+        project.weight.copy_(directions.T)
+        project.bias.copy_(-(directions.T @ mean))
+        expand = nn.Linear(rank, layer.out_features, device="cpu")
+        expand.weight.copy_(layer.weight @ directions)
+        expand.bias.copy_(layer.bias + layer.weight @ mean)
+        parent_name, _, leaf = name.rpartition(".")
+        setattr(model.decoder.get_submodule(parent_name), leaf, nn.Sequential(project, expand))
+        reduced += 1
+    if not reduced:
+        raise ValueError(f"rank {rank} would reduce none of the decoder's linear layers (a "
+                         "layer is reduced only where rank * (in + out) < in * out)")
     return model
 
 
@@ -123,7 +129,7 @@ def export_decoder(model: nn.Module, folder: str | Path, name: str, rank: int | 
     JSON needs: {"file", "layers", "image_shape", "latent_dim", "bytes", "rank",
     "max_pixel_error", "mean_pixel_error"} (the largest and mean difference from the float32
     model's pixels over 1,000 prior codes). ``rank``: reduce the last layer first
-    (:func:`low_rank_output`). Refuses a decoder with NaN or infinite weights, one whose output
+    (:func:`low_rank`). Refuses a decoder with NaN or infinite weights, one whose output
     is not (1, C, H, W) of its image shape, and files over ``MAX_MODEL_BYTES``. Written
     atomically (a temporary file, then a rename)."""
     checks.file_stem(name, "decoder name")
@@ -134,7 +140,7 @@ def export_decoder(model: nn.Module, folder: str | Path, name: str, rank: int | 
         if not torch.isfinite(parameter).all():
             raise ValueError(f"the decoder's {parameter_name} holds NaN or infinite weights: "
                              "a damaged model cannot be exported")
-    reduced = low_rank_output(original, rank) if rank else original
+    reduced = low_rank(original, rank) if rank else original
     image_shape = tuple(int(s) for s in reduced.image_shape)
     with values_checked():
         shape = tuple(_decode(reduced, torch.zeros(1, reduced.latent_dim, device="cpu")).shape)
@@ -189,21 +195,27 @@ SCRIPT = "../sliders/latent_sliders.mjs"   # relative to a chapter page (book/<c
 MODELS = "../models"
 
 
-def _page_widget(config_name: str, caption: str, loading: str):
+def _page_widget(config_name: str, caption: str, loading: str, files: list[str]):
+    """The widget's HTML: its caption, a loading message shown from the first paint, a preload
+    of every file it fetches (so that they download while the page is parsed), and the script,
+    loaded ``async`` so that it does not wait for the page's other scripts."""
     from IPython.display import HTML
 
     source = html.escape(f"{MODELS}/{config_name}.json", quote=True)
-    return HTML(f'<p class="vae-web-caption">{html.escape(caption)}</p>\n'
+    preloads = "".join(
+        f'<link rel="preload" href="{html.escape(f"{MODELS}/{name}", quote=True)}" as="fetch" '
+        f'crossorigin="anonymous">' for name in [f"{config_name}.json", *files])
+    return HTML(f'{preloads}\n<p class="vae-web-caption">{html.escape(caption)}</p>\n'
                 f'<div class="vae-web" data-config="{source}">'
                 f'<p class="vae-web-loading" role="status">{html.escape(loading)}</p></div>\n'
-                f'<script type="module" src="{SCRIPT}"></script>')
+                f'<script type="module" async src="{SCRIPT}"></script>')
 
 
 def _describe(info: dict) -> str:
     """What the page says about its decoder, in lines of at most 56 characters (a phone)."""
     lines = [f"in-browser decoder: {info['bytes'] / 1e3:.0f} kB, int8 weights"]
     if info["rank"]:
-        lines.append(f"  its last layer on {info['rank']} principal directions")
+        lines.append(f"  each layer on at most {info['rank']} directions")
     lines.append(f"  pixel change from the float32 model over 1,000")
     lines.append(f"  prior codes: largest {info['max_pixel_error']:.4f}, "
                  f"mean {info['mean_pixel_error']:.4f}")
@@ -222,11 +234,17 @@ def _names(names, latent_dim: int) -> list[str]:
 
 def site_sliders(model: nn.Module, name: str, names: list[str] | None = None, *,
                  value_range: float = 3.0, step: float = 0.05, scale: int = 6,
-                 alt: str = "the decoded image", caption: str = "", rank: int | None = None):
+                 alt: str = "the decoded image", caption: str = "", rank: int | None = None,
+                 preview_rank: int | None = None):
     """On the website build: export ``model``'s decoder as ``<name>.bin`` and return the HTML
     of one slider per latent dimension (``names``: their labels, default z1, z2, ...), with
     "sample from the prior" and "reset" buttons, under ``caption`` (``rank``: as in
-    :func:`export_decoder`). Elsewhere (Jupyter, Colab): None."""
+    :func:`export_decoder`). Elsewhere (Jupyter, Colab): None.
+
+    ``preview_rank``: also export ``<name>-preview.bin``, the decoder reduced to that rank (a
+    fraction of the bytes), which the page downloads first and draws with, saying so, until the
+    exact decoder has arrived (a slow phone sees a digit in about a second instead of after the
+    whole model)."""
     folder = site_export_dir()
     if folder is None:
         return None
@@ -236,11 +254,22 @@ def site_sliders(model: nn.Module, name: str, names: list[str] | None = None, *,
     step = checks.number(step, "step", above=0, maximum=value_range)
     scale = checks.integer(scale, "scale", minimum=1, maximum=16)
     info = export_decoder(model, folder, name, rank=rank)
-    write_page_config(folder / f"{name}.json", dict(
-        kind="sliders", decoder=_decoder_entry(info), latent_dim=model.latent_dim,
-        names=names, range=value_range, step=step, scale=scale, alt=str(alt)))
+    config = dict(kind="sliders", decoder=_decoder_entry(info), latent_dim=model.latent_dim,
+                  names=names, range=value_range, step=step, scale=scale, alt=str(alt))
     print(_describe(info))
-    return _page_widget(name, caption, "Loading the in-browser decoder…")
+    first = info
+    if preview_rank is not None:
+        preview_rank = checks.integer(preview_rank, "preview_rank", minimum=1)
+        if rank is not None and preview_rank >= rank:
+            raise ValueError(f"preview_rank {preview_rank} must be below rank {rank}")
+        first = export_decoder(model, folder, f"{name}-preview", rank=preview_rank)
+        config["preview"] = {**_decoder_entry(first),
+                             "mean_pixel_error": round(first["mean_pixel_error"], 4)}
+        print("shown first, until that has arrived, a preview:\n" + _describe(first))
+    write_page_config(folder / f"{name}.json", config)
+    # Only the first decoder's file is preloaded: the exact one must not share the connection
+    # with the preview (the script fetches it as soon as the preview has drawn).
+    return _page_widget(name, caption, "Loading the in-browser decoder…", [first["file"]])
 
 
 def _decoder_entry(info: dict) -> dict:
@@ -261,6 +290,7 @@ def site_plane(panels: dict[str, nn.Module], name: str, images: torch.Tensor,
     labels = checks.labels(labels, 10, count=len(images))
     config = dict(kind="plane", size=checks.integer(size, "size", minimum=64, maximum=1024),
                   scale=checks.integer(scale, "scale", minimum=1, maximum=16), panels=[])
+    files = []
     for index, (title, model) in enumerate(panels.items()):
         if model.latent_dim != 2:
             raise ValueError(f"{title}: a latent plane needs a 2-D code, got {model.latent_dim}")
@@ -270,12 +300,13 @@ def site_plane(panels: dict[str, nn.Module], name: str, images: torch.Tensor,
         points = dict(codes=[[round(a, 3), round(b, 3)] for a, b in codes.tolist()],
                       labels=labels.tolist())
         write_page_config(folder / f"{name}-{index}-points.json", points)
+        files += [info["file"], f"{name}-{index}-points.json"]
         config["panels"].append(dict(title=str(title), decoder=_decoder_entry(info),
                                      points=f"{name}-{index}-points.json",
                                      extent=[-reach, reach]))
         print(f"{title}: " + _describe(info))
     write_page_config(folder / f"{name}.json", config)
-    return _page_widget(name, caption, "Loading the in-browser decoders…")
+    return _page_widget(name, caption, "Loading the in-browser decoders…", files)
 
 
 def run_exported(folder: str | Path, decoder: dict, z: torch.Tensor) -> torch.Tensor:

@@ -108,13 +108,20 @@ function keepOnScroll(input, onRestore) {
   });
 }
 
+// With a "preview" in its JSON (a low-rank copy of the decoder, a fraction of the bytes), the
+// widget draws with the preview first, says so under the image, and switches to the exact
+// decoder as soon as that has downloaded (fetched only then, so that the two never share a
+// slow connection). state.decoder is the decoder in use; state.exact resolves once it is the
+// exact one.
 async function sliders(root, config, base) {
-  const decoder = await Decoder.load(config.decoder, base);
-  const canvas = imageCanvas(config.decoder.image_shape, config.scale, config.alt);
+  const first = config.preview ?? config.decoder;
+  const canvas = imageCanvas(first.image_shape, config.scale, config.alt);
   const code = new Array(config.latent_dim).fill(0);
   const announce = element("p", { class: "vae-web-status", "aria-live": "polite" });
-  const state = { kind: "sliders", config, code, decoder, canvas, inputs: [] };
-  const redraw = () => decoder.draw(code, canvas);
+  const quality = element("p", { class: "vae-web-quality" });
+  const state = { kind: "sliders", config, code, canvas, inputs: [],
+                  decoder: await Decoder.load(first, base) };
+  const redraw = () => state.decoder.draw(code, canvas);
   const grid = element("div", { class: "vae-web-sliders" });
   const show = (i) => {
     const { input, value } = state.inputs[i];
@@ -159,12 +166,28 @@ async function sliders(root, config, base) {
     announce.textContent = "every slider back to 0";
   });
   root.replaceChildren(element("div", { class: "vae-web-panel" }, [
-    element("div", { class: "vae-web-figure" }, [canvas, element("div", { class: "vae-web-buttons" }, [sample, reset])]),
+    element("div", { class: "vae-web-figure" }, [canvas, quality,
+      element("div", { class: "vae-web-buttons" }, [sample, reset])]),
     grid,
   ]), announce);
   state.setCode = setCode;
-  state.settled = () => Promise.resolve();
   redraw();
+  if (config.preview) {
+    quality.textContent = `Preview (${config.preview.rank} directions per layer); loading the ` +
+      "exact decoder…";
+    state.exact = Decoder.load(config.decoder, base).then((exact) => {
+      state.decoder = exact;
+      redraw();
+      quality.textContent = "";
+      state.exactAt = performance.now();
+    }, (error) => {
+      quality.textContent = `The exact decoder could not load (${error}); this is the preview.`;
+      throw error;
+    });
+  } else {
+    state.exact = Promise.resolve();
+  }
+  state.settled = () => state.exact;
   return state;
 }
 
@@ -249,6 +272,8 @@ const STYLE = `
 .vae-web-panel { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
 .vae-web-figure { display: flex; flex-direction: column; gap: 0.4em; align-items: flex-start; }
 .vae-web-image { image-rendering: pixelated; border: 1px solid #ccc; }
+.vae-web-quality { margin: 0; max-width: 12em; color: #444; font-style: italic; }
+.vae-web-quality:empty { display: none; }
 .vae-web-sliders { display: grid; grid-template-columns: repeat(auto-fill, minmax(13em, 1fr));
   gap: 0 1em; flex: 1 1 18em; }
 .vae-web-sliders label { display: grid; grid-template-columns: 4.6em 1fr 2.8em;
@@ -270,25 +295,46 @@ const STYLE = `
 .vae-web-scatter:focus-visible { outline: 3px solid #1f5f99; outline-offset: 2px; }
 `;
 
+// The script is loaded with `async` (it must not wait for MathJax or the theme's scripts): it
+// starts every widget already parsed at once, and the rest when the page has been parsed. The
+// page preloads each widget's files (<link rel="preload">), so the fetches below find them
+// under way.
+async function startOne(root) {
+  const base = new URL(root.dataset.config, document.baseURI);
+  try {
+    const response = await fetch(base);
+    if (!response.ok) throw new Error(`HTTP ${response.status} for ${root.dataset.config}`);
+    const config = await response.json();
+    const build = config.kind === "plane" ? plane : sliders;
+    registry.widgets.push(await build(root, config, base));
+    root.dataset.ready = "true";
+    if (registry.firstDecodeAt === undefined) {
+      registry.firstDecodeAt = performance.now(); // ms after navigation started
+      window.dispatchEvent(new Event("vae-web-first-decode")); // the page may now load MathJax
+    }
+  } catch (error) {
+    root.replaceChildren(element("p", { class: "vae-web-error", role: "alert",
+      text: `The in-browser decoder could not start: ${error}` }));
+    root.dataset.ready = "error";
+    throw error;
+  }
+}
+
+function startParsed() {
+  const roots = [...document.querySelectorAll(".vae-web:not([data-started])")];
+  for (const root of roots) root.dataset.started = "true";
+  return Promise.all(roots.map(startOne));
+}
+
 async function start() {
   document.head.append(element("style", { text: STYLE }));
-  for (const root of document.querySelectorAll(".vae-web")) {
-    const base = new URL(root.dataset.config, document.baseURI);
-    try {
-      const response = await fetch(base);
-      if (!response.ok) throw new Error(`HTTP ${response.status} for ${root.dataset.config}`);
-      const config = await response.json();
-      const build = config.kind === "plane" ? plane : sliders;
-      registry.widgets.push(await build(root, config, base));
-      root.dataset.ready = "true";
-      registry.firstDecodeAt = registry.firstDecodeAt ?? performance.now();
-    } catch (error) {
-      root.replaceChildren(element("p", { class: "vae-web-error", role: "alert",
-        text: `The in-browser decoder could not start: ${error}` }));
-      root.dataset.ready = "error";
-      throw error;
-    }
+  const early = startParsed();
+  if (document.readyState === "loading") {
+    await new Promise((resolve) => document.addEventListener("DOMContentLoaded", resolve,
+                                                             { once: true }));
   }
+  await Promise.all([early, startParsed()]);
+  await Promise.all(registry.widgets.map((widget) => widget.exact));  // every exact decoder
   registry.readyAt = performance.now(); // ms after navigation started
   registry.ready = true;
 }
