@@ -128,7 +128,7 @@ def export_decoder(model: nn.Module, folder: str | Path, name: str, rank: int | 
     """Write ``model``'s decoder as ``<folder>/<name>.bin`` for the page and return what its
     JSON needs: {"file", "layers", "image_shape", "latent_dim", "bytes", "rank",
     "max_pixel_error", "mean_pixel_error"} (the largest and mean difference from the float32
-    model's pixels over 1,000 prior codes). ``rank``: reduce the last layer first
+    model's pixels over 1,000 prior codes). ``rank``: each linear layer on at most that many
     (:func:`low_rank`). Refuses a decoder with NaN or infinite weights, one whose output
     is not (1, C, H, W) of its image shape, and files over ``MAX_MODEL_BYTES``. Written
     atomically (a temporary file, then a rename)."""
