@@ -133,6 +133,7 @@ test: install install-widgets7 test-assets book
 # this commit as the Colab cell installs it, the package's unit tests, and the Colab edition of
 # chapters 1 and 4 executed against the checkpoints of the last `make book`, served on 127.0.0.1
 # as the website serves them. Not part of `make test`: torch 2.11's CUDA wheels are several GB.
+# `python -P`: the tests import the installed vae_utils, not the source folder beside them.
 PYTHON313 ?= $(HOME)/.pyenv/versions/3.13.0/bin/python3
 VENVC := .venv-colab
 $(VENVC)/.installed: tests/requirements-colab.txt
@@ -141,15 +142,19 @@ $(VENVC)/.installed: tests/requirements-colab.txt
 	$(VENVC)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements-colab.txt
 	touch $@
 
+# jupyter_client 7.4.9 parses dates in a way Python 3.13 deprecates: Colab's own warning, not ours.
+COLAB_WARNINGS := -W "ignore:Parsing dates involving a day of month:DeprecationWarning"
 test-colab: $(VENVC)/.installed
+	@git diff --quiet HEAD -- vae_utils pyproject.toml || \
+		echo "test-colab: uncommitted changes to vae_utils or pyproject.toml are not tested"
 	$(VENVC)/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \
 		"vae-utils @ git+file://$(CURDIR)@$$(git rev-parse HEAD)"
 	cd / && $(abspath $(VENVC))/bin/python -c 'import vae_utils, torch, ipywidgets, sys; \
 		print("Colab stack:", sys.version.split()[0], "torch", torch.__version__, \
 		      "ipywidgets", ipywidgets.__version__, "vae_utils", vae_utils.__file__)'
-	PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 $(VENVC)/bin/python -m pytest -q -m "not book" \
-		-p no:cacheprovider --ignore=tests/test_workflow.py --ignore=tests/test_site_browser.py \
-		--ignore=tests/test_book_build.py tests
+	PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 $(VENVC)/bin/python -P -m pytest -q -m "not book" \
+		-p no:cacheprovider $(COLAB_WARNINGS) --ignore=tests/test_workflow.py \
+		--ignore=tests/test_site_browser.py --ignore=tests/test_book_build.py tests
 	$(VENVC)/bin/python tests/colab_edition_run.py 01_memorising 04_latent_playground
 
 # benchmarks/README.md lists them: make benchmark BENCH=overhead

@@ -20,6 +20,8 @@ from functools import partial  # noqa: E402
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from torch.overrides import TorchFunctionMode  # noqa: E402
+from torch.utils._device import _device_constructors  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 from torch.utils._pytree import tree_flatten  # noqa: E402
 
@@ -31,47 +33,59 @@ from vae_utils.gan import GAN
 def _caller_is_torch() -> bool:
     """Whether the Python code that asked for the current operation is torch's own (an
     optimiser's internals, say) rather than the package's or this test's: the first frame above
-    the dispatch machinery decides."""
+    the torch-function machinery decides."""
     frame = sys._getframe(2)
     while frame is not None:
         module = frame.f_globals.get("__name__", "")
-        if module == __name__ or module.startswith(_DISPATCH_MACHINERY):
+        if module == __name__ or module.startswith(_FUNCTION_MACHINERY):
             frame = frame.f_back
             continue
         return module == "torch" or module.startswith("torch.")
     return False
 
 
-# torch's layers between a call and this mode (the default-device function mode among them)
-_DISPATCH_MACHINERY = ("torch.utils._python_dispatch", "torch.utils._device", "torch._ops",
-                       "torch._dynamo", "torch._compile", "torch._tensor", "torch.overrides")
+# torch's layers between a call and a torch-function mode
+_FUNCTION_MACHINERY = ("torch.overrides", "torch.utils._device", "torch._compile",
+                       "torch._dynamo", "torch.utils._contextlib")
+
+
+class ImplicitDeviceIsMeta(TorchFunctionMode):
+    """torch's default device, made to tell who asked: a factory call (zeros, randperm, tensor...)
+    that names no device makes its tensor on "meta" when the package or this test called it,
+    and on the CPU, as outside the guard, when torch's own code did. This is how
+    ``torch.set_default_device`` works (a function mode that fills in the missing device); some
+    torch releases create optimiser state without a device (torch 2.11's Adam makes its step
+    counter so and reads it back with ``.item()``; torch 2.14's does not), which is torch's choice,
+    not a tensor the package created without naming its device."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in _device_constructors() and kwargs.get("device") is None:
+            kwargs["device"] = "cpu" if _caller_is_torch() else "meta"
+        return func(*args, **kwargs)
 
 
 class NoMetaTensors(TorchDispatchMode):
-    """Fail on the first operation that takes or returns a tensor on the "meta" device, unless
-    torch's own code asked for it: some torch releases create optimiser state on the default
-    device (torch 2.11's Adam makes its step counter there; torch 2.14's does not), which is
-    torch's choice, not a tensor the package created without naming its device."""
+    """Fail on the first operation that takes or returns a tensor on the "meta" device."""
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        self._check(func, (args, kwargs))       # before running it: .item() fails on meta
         out = func(*args, **kwargs)
-        for value in tree_flatten((args, kwargs, out))[0]:
-            if isinstance(value, torch.Tensor) and value.device.type == "meta":
-                if _caller_is_torch():
-                    break
-                raise AssertionError(f"{func} met a tensor created on the implicit default device")
+        self._check(func, out)
         return out
+
+    @staticmethod
+    def _check(func, values) -> None:
+        for value in tree_flatten(values)[0]:
+            if isinstance(value, torch.Tensor) and value.device.type == "meta":
+                raise AssertionError(f"{func} met a tensor created on the implicit default device")
 
 
 @pytest.fixture
 def meta_default():
-    torch.set_default_device("meta")
-    try:
-        with NoMetaTensors():
-            yield
-    finally:
-        torch.set_default_device(None)
+    with ImplicitDeviceIsMeta(), NoMetaTensors():
+        yield
 
 
 def test_the_guard_catches_a_tensor_created_without_a_device(meta_default):
@@ -83,12 +97,17 @@ def test_the_guard_catches_a_tensor_created_without_a_device(meta_default):
 
 def test_the_guard_lets_torch_s_own_internals_use_the_default_device(meta_default):
     """What torch's code does with the default device is torch's business: the same implicit
-    tensor fails the guard when the package's code makes it, and passes when torch's does."""
+    tensors fail the guard when the package's code makes them, and work, on the CPU as outside
+    the guard, when torch's code does (torch 2.11's Adam: a step counter read with .item())."""
     made_by_torch = {"__name__": "torch.optim.fake_optimizer", "torch": torch}
-    exec("def make():\n    return torch.zeros(3) + 1", made_by_torch)
-    assert made_by_torch["make"]().device.type == "meta"
+    exec("def make():\n    step = torch.tensor(0.0)\n    return step.item(), torch.zeros(3) + 1",
+         made_by_torch)
+    step, made = made_by_torch["make"]()
+    assert step == 0.0 and made.device.type == "cpu"
     with pytest.raises(AssertionError, match="implicit default device"):
         torch.zeros(3) + 1
+    with pytest.raises(AssertionError, match="implicit default device"):
+        torch.tensor(0.0).item()
 
 
 def small_models():
