@@ -20,6 +20,12 @@
   their order: inline ones become ``data:`` scripts), except the theme's first one, which sets
   the colour mode before the first paint. Measured on chapter 4 (slow 4G, CPU 4x): the first
   image after ~1.8 s instead of ~2.7 s.
+- **The first decoder's files ahead of the stylesheets.** The widget preloads the files of its
+  first drawing (its config, the preview decoder, the codes of a plane) from the body, where
+  the browser finds them only after a dozen stylesheets and scripts have taken its six
+  connections to the host. The first widget's preloads, and a ``modulepreload`` of the sliders'
+  script, move to the head before the first stylesheet, at ``fetchpriority="high"``. Measured on
+  chapter 4 the same way: median first image 1.24 s instead of 2.11 s (8 and 5 loads).
 
 Runs when the build has finished, over every HTML file it wrote.
 """
@@ -43,6 +49,8 @@ _ATTRIBUTE = re.compile(r'([a-zA-Z_:][-a-zA-Z0-9_:.]*)="([^"]*)"')
 _SCRIPT = re.compile(r'<script defer src="[^"]*_static/scripts/fontawesome\.js[^"]*"></script>\s*')
 _IMG = re.compile(r"<img (?![^>]*\bloading=)")
 _DECODER_WIDGET = '<div class="vae-web" data-config='
+_MODEL_PRELOAD = re.compile(r'<link rel="preload" href="[^"]*/models/[^"]*" as="fetch"[^>]*>')
+_MODULE_SCRIPT = re.compile(r'<script type="module" async src="([^"]+)"></script>')
 _HEAD_SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script>", re.S)
 _LATER_SCRIPTS = re.compile(r"mathjax/tex-mml-chtml\.js|searchtools\.js|language_data\.js|"
                             r"searchindex\.js")
@@ -91,6 +99,19 @@ def decoder_first(page: str) -> str:
         return ""
 
     head = _HEAD_SCRIPT.sub(defer, head)
+    # The first widget's preloads (those before it in the body) and its script, before the
+    # stylesheets, at high priority.
+    before, widget_and_after = rest.split(_DECODER_WIDGET, 1)
+    preloads = _MODEL_PRELOAD.findall(before)
+    rest = _MODEL_PRELOAD.sub("", before) + _DECODER_WIDGET + widget_and_after
+    script = _MODULE_SCRIPT.search(rest)
+    early = [link[:-1] + ' fetchpriority="high">' for link in preloads]
+    if script:
+        early.append(f'<link rel="modulepreload" href="{script.group(1)}" fetchpriority="high">')
+    if early:
+        stylesheet = head.find("<link")
+        at = stylesheet if stylesheet >= 0 else len(head)
+        head = head[:at] + "".join(early) + "\n" + head[at:]
     # The settings run at once, before any stylesheet (which would make them wait).
     theme_first = _HEAD_SCRIPT.search(head)
     at = theme_first.end() if theme_first else head.index("<head>") + len("<head>")

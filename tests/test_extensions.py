@@ -59,7 +59,8 @@ def test_a_slider_page_defers_its_scripts_and_loads_mathjax_and_search_after_the
     widget = '<div class="vae-web" data-config="../models/m.json"></div>'
     page = light_pages.lighten(PAGE.replace("{widget}", widget), ICONS)
     head = page.split("</head>")[0]
-    assert head.index("dataset.mode") < head.index("togglebuttonSelector") < head.index("<link")
+    stylesheet = head.index('<link href="../_static/styles/theme.css"')
+    assert head.index("dataset.mode") < head.index("togglebuttonSelector") < stylesheet
     assert "<script>window.MathJax" in head                 # settings run at once ...
     assert '<script defer src="../_static/documentation_options.js?v=1"></script>' in head
     assert '<script defer src="../_static/togglebutton.js?v=1"></script>' in head
@@ -71,3 +72,28 @@ def test_a_slider_page_defers_its_scripts_and_loads_mathjax_and_search_after_the
             '"../searchindex.js"]') in loader
     assert "vae-web-first-decode" in loader and 'addEventListener("load", load)' in loader
     assert "tex-mml-chtml.js?v=1&amp;x=2\"></script>" not in page   # not loaded by the head
+
+
+def test_a_slider_page_fetches_its_first_decoder_before_the_stylesheets():
+    """The first widget's preloads move from the body to the head, ahead of the stylesheets
+    that would otherwise take the browser's connections first, with a modulepreload of the
+    sliders' script; a second widget's stay where they are."""
+    first = ('<link rel="preload" href="../models/a.json" as="fetch" crossorigin="anonymous">'
+             '<link rel="preload" href="../models/a-preview.bin" as="fetch" crossorigin="anonymous">'
+             '<div class="vae-web" data-config="../models/a.json"></div>'
+             '<script type="module" async src="../sliders/latent_sliders.mjs"></script>')
+    second = ('<link rel="preload" href="../models/b.json" as="fetch" crossorigin="anonymous">'
+              '<div class="vae-web" data-config="../models/b.json"></div>')
+    page = light_pages.lighten(PAGE.replace("{widget}", first + second), ICONS)
+    head, body = page.split("</head>")
+    stylesheet = head.index('<link href="../_static/styles/theme.css"')
+    for early in ('<link rel="preload" href="../models/a.json" as="fetch" crossorigin="anonymous" '
+                  'fetchpriority="high">',
+                  '<link rel="preload" href="../models/a-preview.bin" as="fetch" '
+                  'crossorigin="anonymous" fetchpriority="high">',
+                  '<link rel="modulepreload" href="../sliders/latent_sliders.mjs" '
+                  'fetchpriority="high">'):
+        assert head.index(early) < stylesheet
+    assert "a-preview.bin" not in body and "../models/b.json\" as=\"fetch\"" not in head
+    assert '<link rel="preload" href="../models/b.json"' in body
+    assert '<script type="module" async src="../sliders/latent_sliders.mjs">' in body

@@ -36,7 +36,8 @@ READY_BUDGET_MS = 3000.0   # the goal is 1 s; measured and printed below, this g
 PAGE_BUDGET_BYTES = 2_000_000   # a slider page, transferred with gzip
 FIRST_DECODE_GOAL_MS = 2000.0     # on a throttled phone (slow 4G, CPU 4x slower): the preview
 FIRST_DECODE_BUDGET_MS = 3000.0   # asserted: one load varies by up to ~30% with the machine's load
-EXACT_DECODER_BUDGET_MS = 8000.0  # ... and the exact decoder drawing (its 550 kB take ~3 s alone)
+EXACT_DECODER_BUDGET_MS = 12000.0  # ... and the exact decoders drawing: chapter 3's two, 790 kB,
+# take ~4 s alone and share the connection with MathJax, which loads after the first image
 
 
 def _browser_or_skip():
@@ -423,20 +424,29 @@ def _throttled_load(browser, url: str) -> tuple[float, float, int | None]:
         page.wait_for_selector(".vae-web-loading", timeout=30_000)      # shown from first paint
         page.wait_for_function("window.vaeWeb && window.vaeWeb.firstDecodeAt", timeout=60_000)
         first = page.evaluate("window.vaeWeb.firstDecodeAt")
-        preview = page.evaluate("window.vaeWeb.widgets[0].config.preview?.rank ?? null")
+        preview = page.evaluate("((c) => (c.preview ?? c.panels?.[0].preview)?.rank ?? null)"
+                                "(window.vaeWeb.widgets[0].config)")
         page.wait_for_function("window.vaeWeb.ready", timeout=60_000)
         return first, page.evaluate("window.vaeWeb.readyAt"), preview
     finally:
         context.close()
 
 
-def test_a_slider_page_decodes_its_first_image_quickly_on_a_throttled_phone(browser, site):
-    """The median of three throttled loads of chapter 4 (one load varies by ~0.3 s here)."""
-    loads = [_throttled_load(browser, f"{site}/book/04_latent_playground.html") for _ in range(3)]
+DECODER_PAGES = ["book/03_vae.html", "book/04_latent_playground.html",
+                 "book/05_latent_attributes.html"]
+
+
+@pytest.mark.parametrize("page_path", DECODER_PAGES)
+def test_a_slider_page_decodes_its_first_image_quickly_on_a_throttled_phone(browser, site,
+                                                                           page_path):
+    """The median of three throttled loads of each page with in-browser decoders (one load
+    varies by ~0.3 s here)."""
+    loads = [_throttled_load(browser, f"{site}/{page_path}") for _ in range(3)]
     first = statistics.median(load[0] for load in loads)
     exact = statistics.median(load[1] for load in loads)
     preview = loads[0][2]
-    print(f"throttled phone, median of 3 loads: first decoded image {first:.0f} ms after "
+    print(f"{page_path} on a throttled phone, median of 3 loads: first decoded image "
+          f"{first:.0f} ms after "
           f"navigation started ({'a rank-%d preview' % preview if preview else 'the exact decoder'}"
           f"; each {', '.join(f'{load[0]:.0f}' for load in loads)}); the exact decoder drawing "
           f"{exact:.0f} ms after; the {FIRST_DECODE_GOAL_MS / 1e3:.0f} s goal "

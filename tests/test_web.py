@@ -213,3 +213,24 @@ def test_a_slider_preview_is_a_smaller_low_rank_decoder_preloaded_instead_of_the
     assert "a preview" in capsys.readouterr().out
     with pytest.raises(ValueError, match="must be below rank"):
         web.site_sliders(vae, "big", rank=8, preview_rank=8)
+
+
+def test_a_plane_preview_preloads_each_panel_s_low_rank_decoder_and_codes_not_the_exact_ones(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("VAE_UTILS_WEB_EXPORT", str(tmp_path / "models"))
+    torch.manual_seed(0)
+    panels = {"autoencoder": models.Autoencoder((1, 28, 28), latent_dim=2, hidden=(64, 256)),
+              "VAE": models.VAE((1, 28, 28), latent_dim=2, hidden=(64, 256))}
+    images, labels = torch.rand(10, 1, 28, 28), torch.arange(10)
+    html = web.site_plane(panels, "plane", images, labels, preview_rank=4).data
+    config = json.loads((tmp_path / "models" / "plane.json").read_text())
+    for index, panel in enumerate(config["panels"]):
+        preview, exact = panel["preview"], panel["decoder"]
+        assert preview["rank"] == 4 and exact["rank"] is None
+        assert ((tmp_path / "models" / preview["file"]).stat().st_size
+                < (tmp_path / "models" / exact["file"]).stat().st_size / 2)
+        assert f'href="../models/{preview["file"]}"' in html
+        assert f'href="../models/{exact["file"]}"' not in html
+        assert f'href="../models/plane-{index}-points.json"' in html
+    with pytest.raises(ValueError, match="must be below rank"):
+        web.site_plane(panels, "plane", images, labels, rank=4, preview_rank=4)

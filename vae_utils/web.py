@@ -258,13 +258,9 @@ def site_sliders(model: nn.Module, name: str, names: list[str] | None = None, *,
                   names=names, range=value_range, step=step, scale=scale, alt=str(alt))
     print(_describe(info))
     first = info
+    preview_rank = _preview_rank(preview_rank, rank)
     if preview_rank is not None:
-        preview_rank = checks.integer(preview_rank, "preview_rank", minimum=1)
-        if rank is not None and preview_rank >= rank:
-            raise ValueError(f"preview_rank {preview_rank} must be below rank {rank}")
-        first = export_decoder(model, folder, f"{name}-preview", rank=preview_rank)
-        config["preview"] = {**_decoder_entry(first),
-                             "mean_pixel_error": round(first["mean_pixel_error"], 4)}
+        first, config["preview"] = _preview(model, folder, name, preview_rank)
         print("shown first, until that has arrived, a preview:\n" + _describe(first))
     write_page_config(folder / f"{name}.json", config)
     # Only the first decoder's file is preloaded: the exact one must not share the connection
@@ -276,18 +272,37 @@ def _decoder_entry(info: dict) -> dict:
     return {key: info[key] for key in ("file", "layers", "image_shape", "latent_dim", "rank")}
 
 
+def _preview_rank(preview_rank: int | None, rank: int | None) -> int | None:
+    if preview_rank is None:
+        return None
+    preview_rank = checks.integer(preview_rank, "preview_rank", minimum=1)
+    if rank is not None and preview_rank >= rank:
+        raise ValueError(f"preview_rank {preview_rank} must be below rank {rank}")
+    return preview_rank
+
+
+def _preview(model: nn.Module, folder: Path, name: str, preview_rank: int) -> tuple[dict, dict]:
+    """Export ``<name>-preview.bin``: (its export info, its entry in the page's JSON)."""
+    info = export_decoder(model, folder, f"{name}-preview", rank=preview_rank)
+    return info, {**_decoder_entry(info), "mean_pixel_error": round(info["mean_pixel_error"], 4)}
+
+
 def site_plane(panels: dict[str, nn.Module], name: str, images: torch.Tensor,
                labels: torch.Tensor, *, size: int = 260, scale: int = 4, caption: str = "",
-               rank: int | None = None):
+               rank: int | None = None, preview_rank: int | None = None):
     """On the website build: export each 2-D model's decoder and return the HTML of their
     latent planes side by side: the codes of ``images`` (N, 1, 28, 28) coloured by ``labels``
     (N,) in 0..9, and the decoded image of whatever point the reader points at (or moves to
-    with the arrow keys), under ``caption``. Elsewhere: None."""
+    with the arrow keys), under ``caption``. Elsewhere: None.
+
+    ``preview_rank``: as in :func:`site_sliders`, a low-rank preview of each decoder, which the
+    page downloads (with the codes) and draws with first, until the exact decoders arrive."""
     folder = site_export_dir()
     if folder is None:
         return None
     checks.file_stem(name, "plane widget name")
     labels = checks.labels(labels, 10, count=len(images))
+    preview_rank = _preview_rank(preview_rank, rank)
     config = dict(kind="plane", size=checks.integer(size, "size", minimum=64, maximum=1024),
                   scale=checks.integer(scale, "scale", minimum=1, maximum=16), panels=[])
     files = []
@@ -300,11 +315,15 @@ def site_plane(panels: dict[str, nn.Module], name: str, images: torch.Tensor,
         points = dict(codes=[[round(a, 3), round(b, 3)] for a, b in codes.tolist()],
                       labels=labels.tolist())
         write_page_config(folder / f"{name}-{index}-points.json", points)
-        files += [info["file"], f"{name}-{index}-points.json"]
-        config["panels"].append(dict(title=str(title), decoder=_decoder_entry(info),
-                                     points=f"{name}-{index}-points.json",
-                                     extent=[-reach, reach]))
+        entry = dict(title=str(title), decoder=_decoder_entry(info),
+                     points=f"{name}-{index}-points.json", extent=[-reach, reach])
         print(f"{title}: " + _describe(info))
+        first = info
+        if preview_rank is not None:
+            first, entry["preview"] = _preview(model, folder, f"{name}-{index}", preview_rank)
+            print("  shown first, a preview:\n" + _describe(first))
+        files += [first["file"], f"{name}-{index}-points.json"]   # the exact ones: fetched later
+        config["panels"].append(entry)
     write_page_config(folder / f"{name}.json", config)
     return _page_widget(name, caption, "Loading the in-browser decoders…", files)
 

@@ -199,9 +199,22 @@ async function plane(root, config, base) {
   const state = { kind: "plane", config, panels: [] };
   const row = element("div", { class: "vae-web-planes" });
   const announce = element("p", { class: "vae-web-status", "aria-live": "polite" });
-  for (const panel of config.panels) {
-    const decoder = await Decoder.load(panel.decoder, base);
-    const points = await (await fetch(new URL(panel.points, base))).json();
+  const quality = element("p", { class: "vae-web-quality" });
+  // Every panel's first decoder (its preview, if any) and codes at once; the exact decoders
+  // after the first drawing (see sliders()).
+  const loaded = await Promise.all(config.panels.map(async (panel) => {
+    const [decoder, points] = await Promise.all([
+      Decoder.load(panel.preview ?? panel.decoder, base),
+      fetch(new URL(panel.points, base)).then((response) => {
+        if (!response.ok) throw new Error(`HTTP ${response.status} for ${panel.points}`);
+        return response.json();
+      }),
+    ]);
+    return { decoder, points };
+  }));
+  for (const [index, panel] of config.panels.entries()) {
+    let { decoder } = loaded[index];
+    const { points } = loaded[index];
     const size = config.size;
     const scatter = element("canvas", {
       width: size, height: size, class: "vae-web-scatter", role: "application", tabindex: "0",
@@ -257,12 +270,30 @@ async function plane(root, config, base) {
       element("figcaption", { text: panel.title }), scatter,
       element("div", { class: "vae-web-decoded" }, [image, readout]),
     ]));
-    state.panels.push({ decoder, code, image, scatter, decodeAt, settled: () => Promise.resolve() });
+    const entry = { code, image, scatter, decodeAt, decoder };
+    entry.exact = !panel.preview ? Promise.resolve() : Promise.resolve().then(async () => {
+      decoder = entry.decoder = await Decoder.load(panel.decoder, base);
+      decodeAt(code);
+    });
+    entry.settled = () => entry.exact;
+    state.panels.push(entry);
     decodeAt([0, 0]);
   }
   const legend = element("div", { class: "vae-web-legend" },
     DIGIT_COLOURS.map((colour, digit) => element("span", { style: `color:${colour}`, text: `■ ${digit}` })));
-  root.replaceChildren(legend, row, announce);
+  root.replaceChildren(legend, row, quality, announce);
+  const previews = config.panels.filter((panel) => panel.preview);
+  if (previews.length) {
+    quality.textContent = `Preview (${previews[0].preview.rank} directions per layer); loading ` +
+      "the exact decoders…";
+  }
+  state.exact = Promise.all(state.panels.map((panel) => panel.exact)).then(() => {
+    quality.textContent = "";
+  }, (error) => {
+    quality.textContent = `An exact decoder could not load (${error}); this is the preview.`;
+    throw error;
+  });
+  state.settled = () => state.exact;
   return state;
 }
 
