@@ -342,6 +342,8 @@ async function startOne(root) {
     if (registry.firstDecodeAt === undefined) {
       registry.firstDecodeAt = performance.now(); // ms after navigation started
       window.dispatchEvent(new Event("vae-web-first-decode")); // the page may now load MathJax
+      // ... and on screen with the next frame, which waits for the page's stylesheets
+      requestAnimationFrame(() => { registry.firstShownAt = performance.now(); });
     }
   } catch (error) {
     root.replaceChildren(element("p", { class: "vae-web-error", role: "alert",
